@@ -1,0 +1,1 @@
+"""Cluster providers: the contract (base), the registry, the ledger and one module per provider."""

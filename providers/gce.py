@@ -1,0 +1,10 @@
+"""The gce provider (not implemented yet: registered so it is listed and fails with one line)."""
+
+from __future__ import annotations
+
+from providers.base import Provider
+
+
+class GCEProvider(Provider):
+    name = "gce"
+    implemented = False

@@ -1,0 +1,111 @@
+"""Is an API server there, authorised, and ready? Shared by every provider's up and is_up.
+
+Retries with a deadline go through google-api-core's Retry (exponential backoff, overall
+timeout); only connection failures and not-ready answers are retried, 401/403 fail at once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import urllib3
+from google.api_core import retry as api_retry
+from google.api_core.exceptions import RetryError
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from providers.base import AuthError, ClusterUnreachable, ConfigError, DeadlineExceeded
+
+
+@dataclass(frozen=True)
+class Readiness:
+    endpoint: str
+    version: str
+
+
+class _NotReady(Exception):
+    """Retried: the server answered but /readyz was not ok yet."""
+
+
+def check_kubeconfig(kubeconfig: Path, contexts: list[str]) -> None:
+    """One-line errors for a missing or malformed kubeconfig and for unknown contexts."""
+    if not kubeconfig.is_file():
+        raise ConfigError(f"kubeconfig {kubeconfig} does not exist", "pass --kubeconfig PATH to a readable file")
+    try:
+        known, _active = config.list_kube_config_contexts(str(kubeconfig))
+    except (ConfigException, OSError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"kubeconfig {kubeconfig} is not valid ({first})", "fix the file or pass another") from None
+    names = [c["name"] for c in known or []]
+    for ctx in contexts:
+        if ctx not in names:
+            raise ConfigError(
+                f"context {ctx!r} is not in kubeconfig {kubeconfig}",
+                f"use one of: {', '.join(names) or '(none)'}",
+            )
+
+
+def api_client(kubeconfig: Path, context: str) -> client.ApiClient:
+    try:
+        return config.new_client_from_config(str(kubeconfig), context=context)
+    except (ConfigException, OSError, ValueError) as err:
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ConfigError(f"context {context!r} in {kubeconfig} is unusable ({first})", "fix the kubeconfig") from None
+
+
+def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readiness:
+    """Wait until /version and /readyz answer, or raise a one-line ProviderError."""
+    api = api_client(kubeconfig, context)
+    endpoint = api.configuration.host
+    started = time.monotonic()
+    seen: dict[str, str] = {}
+
+    def probe() -> Readiness:
+        per_call = max(1.0, min(10.0, deadline_seconds - (time.monotonic() - started)))
+        try:
+            info = client.VersionApi(api).get_code(_request_timeout=per_call)
+            resp = api.call_api("/readyz", "GET", auth_settings=["BearerToken"],
+                                _preload_content=False, _request_timeout=per_call)
+            body = resp.data.decode("utf-8", "replace").strip()
+        except ApiException as err:
+            if err.status in (401, 403):
+                raise AuthError(
+                    f"API server of context {context!r} at {endpoint} answered {err.status} "
+                    f"({'unauthorized' if err.status == 401 else 'forbidden'})",
+                    "refresh the credentials in the kubeconfig or use a user with access",
+                ) from None
+            seen["last"] = f"HTTP {err.status}"
+            raise _NotReady() from None
+        except urllib3.exceptions.HTTPError as err:
+            seen["last"] = "connection failed"
+            seen.setdefault("connect", str(getattr(err, "reason", err)))
+            raise
+        if body != "ok":
+            seen["last"] = f"/readyz said {body[:80]!r}"
+            raise _NotReady()
+        seen["answered"] = "yes"
+        return Readiness(endpoint, info.git_version)
+
+    retrying = api_retry.Retry(
+        predicate=api_retry.if_exception_type(_NotReady, urllib3.exceptions.HTTPError),
+        initial=0.2, maximum=3.0, multiplier=2.0, timeout=deadline_seconds,
+    )
+    try:
+        return retrying(probe)()
+    except RetryError:
+        waited = f"{deadline_seconds:g}s"
+        if "answered" not in seen and seen.get("last") == "connection failed":
+            raise ClusterUnreachable(
+                f"API server of context {context!r} at {endpoint} is unreachable after {waited}",
+                "check the cluster is running and the server address in the kubeconfig",
+            ) from None
+        raise DeadlineExceeded(
+            f"API server of context {context!r} at {endpoint} not ready within {waited} "
+            f"(last: {seen.get('last', 'no answer')})",
+            "wait for the control plane or raise the deadline",
+        ) from None
+    finally:
+        api.close()
