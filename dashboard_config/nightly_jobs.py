@@ -16,8 +16,8 @@ from pathlib import Path
 
 from dashboard_config.problems import CheckError, Problem
 
-NIGHTLY_SUFFIX = "-nightly"
 SHELL_XPATH = "./builders/hudson.tasks.Shell/command"
+TIMER_XPATH = "./triggers/hudson.triggers.TimerTrigger"
 
 
 @dataclass(frozen=True)
@@ -69,8 +69,8 @@ def nightly_jobs(jobs_dir: Path) -> list[NightlyJob]:
         trees = render(jobs_dir, Path(out))
     jobs = []
     for name, tree in trees.items():
-        if not name.endswith(NIGHTLY_SUFFIX):
-            continue
+        if tree.find(TIMER_XPATH) is None:
+            continue  # not a timed (nightly) job
         words = next(filter(None, map(tox_command, builder_shells(tree))), None) or []
         tox_env = words[words.index("-e") + 1] if "-e" in words[:-1] else ""
         jobs.append(NightlyJob(name, tox_env, option(words, "--results"), option(words, "--job")))

@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from collections.abc import Iterator
-from email.headerregistry import Address
+from email.errors import HeaderParseError
+from email.headerregistry import HeaderRegistry
 
 from dashboard_config.config import Config, Entry
 from dashboard_config.problems import Problem
@@ -126,17 +127,23 @@ def test_group_problems(file: str, entry: str, data: dict) -> Iterator[Problem]:
             yield Problem(file, entry, "column-header-configuration-value", detail)
 
 
+def is_rfc5322_address(text: str) -> bool:
+    """One mailbox (`name@domain` or `Name <name@domain>`) by the standard library's RFC 5322 parser."""
+    try:
+        header = HeaderRegistry()("To", text)
+    except (HeaderParseError, IndexError, ValueError):
+        return False
+    mailboxes = header.addresses
+    return not header.defects and len(mailboxes) == 1 and bool(mailboxes[0].username and mailboxes[0].domain)
+
+
 def address_problems(file: str, entry: str, addresses: object) -> Iterator[Problem]:
     if not isinstance(addresses, str) or not addresses.strip():
         yield Problem(file, entry, "alert-address", "alert_mail_to_addresses is empty")
         return
     for address in addresses.split(","):
         address = address.strip()
-        try:
-            ok = address.count("@") == 1 and bool(Address(addr_spec=address).domain)
-        except (ValueError, IndexError):
-            ok = False
-        if not ok:
+        if address.count("@") != 1 or not is_rfc5322_address(address):
             detail = f"'{address}' is not one RFC 5322 address (name@domain); separate several with commas"
             yield Problem(file, entry, "alert-address", detail)
 
