@@ -38,9 +38,17 @@ def render(jobs_dir: Path, out_dir: Path) -> dict[str, ET.ElementTree]:
     command = [sys.executable, "-m", "jenkins_jobs", "-l", "error", "test", str(jobs_dir), "-o", str(out_dir)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise CheckError(f"jenkins-jobs cannot render {jobs_dir}: {last} (fix the YAML in {jobs_dir})")
+        raise CheckError(
+            f"jenkins-jobs cannot render {jobs_dir}: {jjb_error(done.stderr)} (fix the YAML there)"
+        )
     return {path.name: ET.parse(path) for path in sorted(out_dir.iterdir()) if path.is_file()}
+
+
+def jjb_error(stderr: str) -> str:
+    """JJB's own message: its last unindented line (below it come the YAML source and a caret)."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip() and not line[0].isspace()]
+    messages = [line for line in lines if not line.startswith(("WARNING:", "INFO:", "DEBUG:", "^"))]
+    return messages[-1] if messages else "no message"
 
 
 def builder_shells(tree: ET.ElementTree) -> list[str]:
