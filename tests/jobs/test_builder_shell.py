@@ -38,6 +38,7 @@ def publish_aborted(signum, frame):
         finished.write("ABORTED")
     sys.exit(1)
 signal.signal(signal.SIGTERM, publish_aborted)
+signal.alarm(60)  # never outlive the test, whatever the builder does
 print("ready", flush=True)
 signal.pause()
 """
