@@ -1,0 +1,56 @@
+"""`python -m dashboard_config check`: the TestGrid config against TestGrid's and test-infra's
+rules and against the nightly jobs in jobs/."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dashboard_config import config as testgrid_config
+from dashboard_config import consistency, nightly_jobs, rules
+from dashboard_config.problems import CheckError
+
+HERE = Path(__file__).resolve().parent
+
+
+def jobs_source(jobs_dir: Path) -> str:
+    files = sorted(jobs_dir.glob("*.yaml")) + sorted(jobs_dir.glob("*.yml"))
+    return testgrid_config.display(files[0] if len(files) == 1 else jobs_dir)
+
+
+def run_check(config_dir: Path, jobs_dir: Path) -> int:
+    config = testgrid_config.load(config_dir)
+    if not jobs_dir.is_dir():
+        raise CheckError(f"no jobs folder at {jobs_dir} (pass --jobs DIR)")
+    jobs = nightly_jobs.nightly_jobs(jobs_dir)
+    source = jobs_source(jobs_dir)
+    problems = (
+        rules.check(config)
+        + nightly_jobs.job_problems(jobs, source)
+        + consistency.check(config, jobs, source)
+    )
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"fedtest: error: {len(problems)} problem(s) in the TestGrid config or jobs", file=sys.stderr)
+        return 1
+    names = ", ".join(job.name for job in jobs)
+    print(f"dashboard_config: {len(config.test_groups)} test groups match {len(jobs)} nightly jobs ({names})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard_config", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser("check", help="check the TestGrid config and its consistency with jobs/")
+    check.add_argument(
+        "--config", type=Path, default=HERE, help="folder of TestGrid YAML (default: %(default)s)"
+    )
+    check.add_argument("--jobs", type=Path, default=HERE.parent / "jobs", help="jenkins-job-builder folder")
+    options = parser.parse_args(argv)
+    try:
+        return run_check(options.config, options.jobs)
+    except CheckError as error:
+        print(f"fedtest: error: {error}", file=sys.stderr)
+        return 2

@@ -1,0 +1,133 @@
+"""The builder shells from the rendered XML, run as Jenkins runs them, with a stand-in `.ci/tox`
+in a temporary checkout: the command line is valid, and an abort reaches the run and waits for it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from dashboard_config import nightly_jobs
+from tests.jobs.conftest import BUCKET
+from tests.jobs.test_rendered_jobs import POST_BUILD_STEP, expected_run
+
+# Records its arguments, then behaves like tox: runs a child ("pytest") in the same process group
+# and dies at once on SIGTERM (tox has no SIGTERM handler), leaving the child to finish alone.
+STANDIN_TOX = """\
+import json, os, subprocess, sys
+with open(os.environ["STANDIN_RECORD"], "a") as record:
+    record.write(json.dumps(sys.argv[1:]) + "\\n")
+child = os.environ.get("STANDIN_CHILD")
+if child:
+    sys.exit(subprocess.call([sys.executable, child]))
+sys.exit(int(os.environ.get("STANDIN_EXIT", "0")))
+"""
+
+# Stands in for pytest: on SIGTERM it takes a while to tear down, then publishes ABORTED.
+STANDIN_PYTEST = """\
+import os, signal, sys, time
+def publish_aborted(signum, frame):
+    time.sleep(1.0)
+    with open(os.environ["STANDIN_FINISHED"], "w") as finished:
+        finished.write("ABORTED")
+    sys.exit(1)
+signal.signal(signal.SIGTERM, publish_aborted)
+signal.alarm(60)  # never outlive the test, whatever the builder does
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+def checkout(tmp_path: Path) -> Path:
+    root = tmp_path / "checkout"
+    (root / ".ci").mkdir(parents=True)
+    tox = root / ".ci" / "tox"
+    tox.write_text(f"#!{sys.executable}\n{STANDIN_TOX}", encoding="utf-8")
+    tox.chmod(0o755)
+    (tmp_path / "pytest_standin.py").write_text(STANDIN_PYTEST, encoding="utf-8")
+    return root
+
+
+def write_script(tmp_path: Path, shell: str) -> Path:
+    script = tmp_path / "jenkins-builder.sh"
+    script.write_text(shell, encoding="utf-8")
+    script.chmod(0o755)
+    return script
+
+
+def jenkins_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "BUILD_NUMBER": "17"}
+    return env | {"STANDIN_RECORD": str(tmp_path / "record.jsonl")} | extra
+
+
+def recorded(tmp_path: Path) -> list[list[str]]:
+    lines = (tmp_path / "record.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def builder(jobs: dict[str, ET.ElementTree], provider: str) -> str:
+    (shell,) = nightly_jobs.builder_shells(jobs[f"e2e-{provider}-nightly"])
+    return shell
+
+
+@pytest.mark.parametrize("exit_code", [0, 3])
+def test_builder_runs_tox_with_the_results_location(
+    jobs: dict[str, ET.ElementTree], tmp_path: Path, exit_code: int
+) -> None:
+    root = checkout(tmp_path)
+    script = write_script(tmp_path, builder(jobs, "gce"))
+    env = jenkins_env(tmp_path, STANDIN_EXIT=str(exit_code))
+    done = subprocess.run([str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == exit_code, done.stderr
+    assert recorded(tmp_path) == [expected_run("gce", build_id="17")]
+
+
+def test_post_build_step_calls_the_abort_upload(jobs: dict[str, ET.ElementTree], tmp_path: Path) -> None:
+    root = checkout(tmp_path)
+    (shell,) = [node.text or "" for node in jobs["e2e-azure-nightly"].findall(POST_BUILD_STEP + "//command")]
+    done = subprocess.run(
+        [str(write_script(tmp_path, shell))],
+        cwd=root,
+        env=jenkins_env(tmp_path),
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    job = "e2e-azure-nightly"
+    assert recorded(tmp_path) == [
+        ["exec", "-e", "e2e-azure", "--", "python", "-m", "upload", "abort",
+         "--results", f"gs://{BUCKET}/logs/{job}", "--job", job, "--build-id", "17"],
+    ]  # fmt: skip
+
+
+def test_sigterm_to_the_builder_reaches_the_run_and_waits_for_its_result(
+    jobs: dict[str, ET.ElementTree], tmp_path: Path
+) -> None:
+    root = checkout(tmp_path)
+    finished = tmp_path / "finished"
+    env = jenkins_env(
+        tmp_path, STANDIN_CHILD=str(tmp_path / "pytest_standin.py"), STANDIN_FINISHED=str(finished)
+    )
+    script = write_script(tmp_path, builder(jobs, "kind"))
+    run = subprocess.Popen(
+        [str(script)], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert run.stdout is not None
+        assert run.stdout.readline().strip() == "ready"
+        os.kill(run.pid, signal.SIGTERM)  # only the builder, as a parent that knows no better would
+        exit_code = run.wait(timeout=30)
+        # The stand-in publishes one second after its SIGTERM: the builder returns only after that.
+        published = finished.read_text(encoding="utf-8") if finished.exists() else "nothing"
+    finally:
+        run.kill()
+    stdout, stderr = run.communicate()
+    assert published == "ABORTED", stderr
+    assert "fedtest: aborted: waiting for the run to publish its result" in stdout
+    assert exit_code != 0
