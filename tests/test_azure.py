@@ -17,9 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from providers import cli
-from providers.azure import AzureProvider
+from providers.azure import AzureProvider, arm, settings
 from providers.base import AuthError, CapacityError, ClusterSpec, ConfigError, ProviderOptions
 from providers.readiness import api_client
 from tests.standins.fake_arm import FakeArm
@@ -226,3 +227,16 @@ def test_janitor_cli_without_credentials_prints_one_line(azure: Azure, monkeypat
     code = cli.main(["janitor", "--provider", "azure", f"--provider-opt=arm_endpoint={azure.arm.url}"])
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("fedtest: error: no Azure credentials") and err.count("\n") == 1
+
+
+def test_fake_arm_rejects_bodies_real_arm_would(azure: Azure):
+    """The stand-in is strict: a snake_case dict (what the SDK sends verbatim) gets ARM's 400."""
+    azure.arm.add_group("shapes")
+    clients = arm.clients(settings.parse({"arm_endpoint": azure.arm.url, "poll_seconds": "0"}, for_bring_up=False))
+    try:
+        with pytest.raises(HttpResponseError) as err:
+            clients.network.public_ip_addresses.begin_create_or_update(
+                "shapes", "ip", {"location": "westeurope", "public_ip_allocation_method": "Static"}).result()
+        assert err.value.status_code == 400 and arm.error_code(err.value) == "InvalidRequestContent"
+    finally:
+        clients.close()
