@@ -99,6 +99,16 @@ class AzureProvider(Provider):
         shutil.rmtree(self._cluster_dir(cluster.name) / "pki", ignore_errors=True)
 
     def is_up(self, cluster: Cluster) -> bool:
+        """The resource group exists and the API server is ready (an address alone may be reused)."""
+        settings = self._settings()
+        group = cluster.metadata.get("resource_group", cluster.name)
+        clients = arm.clients(settings)
+        try:
+            with arm.translated(f"look up resource group {group}", settings):
+                if not clients.resources.resource_groups.check_existence(group):
+                    return False
+        finally:
+            clients.close()
         try:
             wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
         except ProviderError:

@@ -189,10 +189,10 @@ class FakeArm:
         key = path.lower()
         with self.lock:
             existing = self.store.get(key)
-            if method == "GET":
+            if method in ("GET", "HEAD"):
                 if existing is None:
                     raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{name}' could not be found.")
-                return 200, existing, {}
+                return (200, existing, {}) if method == "GET" else (204, None, {})
             if method == "PUT":
                 location = require(body, "location")
                 if location not in self.regions:
@@ -298,7 +298,7 @@ def _handler(fake: FakeArm) -> type[BaseHTTPRequestHandler]:
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def _reply(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-            data = b"" if payload is None else json.dumps(payload).encode()
+            data = b"" if payload is None or self.command == "HEAD" else json.dumps(payload).encode()
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -338,7 +338,7 @@ def _handler(fake: FakeArm) -> type[BaseHTTPRequestHandler]:
             self._reply(200, {"access_token": fake.token, "expires_on": str(int(time.time()) + 3600),
                               "resource": query["resource"], "token_type": "Bearer"})
 
-        do_GET = do_PUT = do_DELETE = do_POST = do_PATCH = _serve
+        do_GET = do_HEAD = do_PUT = do_DELETE = do_POST = do_PATCH = _serve
 
         def log_message(self, *args: object) -> None:
             pass
