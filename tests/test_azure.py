@@ -54,6 +54,7 @@ def test_up_and_down_end_to_end(azure: AzureWorld, tmp_path: Path):
     assert expires - created == dt.timedelta(hours=6) and created.tzinfo is not None
     kinds = sorted(r["type"].split("/")[-1] for r in azure.arm.resources_in("fedtest-c1"))
     assert kinds.count("virtualMachines") == 3 and kinds.count("networkInterfaces") == 3
+    assert kinds.count("natGateways") == 1 and kinds.count("publicIPAddresses") == 2
     nsg = next(r for r in azure.arm.resources_in("fedtest-c1") if r["type"].endswith("networkSecurityGroups"))
     rules = [r["properties"] for r in nsg["properties"]["securityRules"]]
     assert [(r["sourceAddressPrefix"], r["destinationPortRange"], r["access"]) for r in rules] == [
