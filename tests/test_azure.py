@@ -186,3 +186,10 @@ def test_fake_arm_rejects_bodies_real_arm_would(azure: AzureWorld):
         assert err.value.status_code == 400 and arm.error_code(err.value) == "InvalidRequestContent"
     finally:
         clients.close()
+
+
+def test_bad_kubernetes_version_fails_before_any_resource(azure: AzureWorld):
+    with pytest.raises(ConfigError) as err:
+        azure.provider().up(ClusterSpec("fedtest-c6", k8s_version="latest"))
+    assert "--k8s-version" in _one_line(err.value)
+    assert azure.arm.requests == []
