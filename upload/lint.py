@@ -1,0 +1,218 @@
+"""Lint results before upload against what TestGrid, Kettle and Deck actually accept (spec §1.2, §2-4, §10).
+
+Findings are reported and fail the run's verdict; they never stop what exists from being uploaded.
+Checked: every JUnit parses, is UTF-8, is under 100 MB, lies directly in artifacts/ and is named
+junit*.xml; a `<testsuites>` or single `<testsuite>` root (several top-level suites without a wrapper
+lose all but the first, silently); no empty JUnit; named suites; skips and failures with messages;
+case names unique across files; started.json / finished.json types.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from upload import layout
+
+MAX_JUNIT_BYTES = 100 * 1024 * 1024
+SNIFF_XML_BYTES = 10 * 1024 * 1024
+_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
+_JUNK_AFTER_ROOT = 9  # expat XML_ERROR_JUNK_AFTER_DOC_ELEMENT
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which file and what is wrong (and what readers will do with it)."""
+
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+def is_junit_name(name: str) -> bool:
+    """TestGrid's rule: junit<anything>.xml, or Bazel's test.xml."""
+    return bool(layout.JUNIT_NAME_RE.match(name)) or name == "test.xml"
+
+
+def _parse(where: str, data: bytes) -> tuple[ET.Element | None, list[Finding]]:
+    if not data.strip():
+        return None, [Finding(where, "empty JUnit file: TestGrid reads it as zero tests, silently")]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, [Finding(where, f"not UTF-8 (byte {err.start}): TestGrid marks the build malformed")]
+    declared = _DECLARED_ENCODING.match(data)
+    if declared and declared.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
+        return None, [Finding(where, f"declares encoding {declared.group(1).decode()!r}: write UTF-8")]
+    try:
+        return ET.fromstring(data), []
+    except ET.ParseError as err:
+        if err.code == _JUNK_AFTER_ROOT and b"<testsuite" in data[data.find(b"</testsuite>") + 12:]:
+            return None, [Finding(where, "several top-level <testsuite> without a <testsuites> wrapper: "
+                                         "TestGrid reads only the first suite, silently")]
+        return None, [Finding(where, f"does not parse as XML ({err}): TestGrid marks the build malformed")]
+
+
+def _cases(element: ET.Element, suites: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], ET.Element]]:
+    for child in element:
+        if child.tag == "testsuite":
+            name = child.get("name", "")
+            yield from _cases(child, (*suites, name) if name else suites)
+        elif child.tag == "testcase":
+            yield suites, child
+
+
+def _suite_findings(where: str, root: ET.Element) -> list[Finding]:
+    suites = [root] if root.tag == "testsuite" else root.findall(".//testsuite")
+    return [
+        Finding(where, "a <testsuite> without a name: name it, the name prefixes every TestGrid row")
+        for suite in suites
+        if not suite.get("name", "").strip() and suite.find("testcase") is not None
+    ]
+
+
+def lint_junit(where: str, data: bytes) -> tuple[list[Finding], list[str]]:
+    """Findings for one JUnit document, and its row names (suite names joined by '.', then the case)."""
+    if len(data) >= MAX_JUNIT_BYTES:
+        return [Finding(where, f"{len(data)} bytes: TestGrid rejects JUnit files of 100 MB or more")], []
+    root, findings = _parse(where, data)
+    if root is None:
+        return findings, []
+    if root.tag not in ("testsuites", "testsuite"):
+        return [Finding(where, f"root element <{root.tag}>: TestGrid accepts only <testsuites> or <testsuite>")], []
+    findings += _suite_findings(where, root)
+    names = []
+    for suites, case in _cases(_wrap(root), ()):
+        case_name = case.get("name", "")
+        if not case_name.strip():
+            findings.append(Finding(where, "a <testcase> without a name"))
+        names.append(".".join((*suites, case_name)))
+        skipped = case.find("skipped")
+        if skipped is not None:
+            message = (skipped.get("message") or "").strip()
+            body = (skipped.text or "").strip()
+            if not body and message.lower() in ("", "skipped"):
+                findings.append(Finding(where, f"skipped case {case_name!r} has no reason: TestGrid drops its row"))
+        for tag in ("failure", "error"):
+            failed = case.find(tag)
+            if failed is not None and not (failed.get("message") or (failed.text or "").strip()):
+                findings.append(Finding(where, f"<{tag}> of {case_name!r} has no message: say what failed"))
+    if not names:
+        findings.append(Finding(where, "no test cases: a run that wrote an empty JUnit file is almost always a bug"))
+    return findings, names
+
+
+def _wrap(root: ET.Element) -> ET.Element:
+    """A single-suite root behaves like a <testsuites> holding it."""
+    if root.tag == "testsuites":
+        return root
+    wrapper = ET.Element("testsuites")
+    wrapper.append(root)
+    return wrapper
+
+
+def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool = True) -> list[Finding]:
+    """Lint the files of an artifacts folder, given as (path relative to artifacts/, local path)."""
+    findings: list[Finding] = []
+    owners: dict[str, str] = {}
+    files = list(files)
+    if require_junit and not any(is_junit_name(rel.rsplit("/", 1)[-1]) for rel, _ in files):
+        findings.append(Finding("artifacts/", "no junit*.xml file: TestGrid will show no test rows"))
+    for relative, path in files:
+        where = f"artifacts/{relative}"
+        base = relative.rsplit("/", 1)[-1]
+        if not base.lower().endswith(".xml"):
+            continue
+        try:
+            size = path.stat().st_size
+            junit = is_junit_name(base)
+            if not junit and size > SNIFF_XML_BYTES:
+                continue
+            data = path.read_bytes() if size < MAX_JUNIT_BYTES else b""
+        except OSError as err:
+            findings.append(Finding(where, f"cannot read: {err.strerror or err}"))
+            continue
+        if not junit:
+            head = data[:4096]
+            if b"<testsuite" in head:
+                findings.append(Finding(where, "JUnit content in a file TestGrid ignores: name it junit_<context>.xml"))
+            continue
+        if "/" in relative:
+            findings.append(Finding(where, "JUnit below artifacts/: Kettle reads only files directly in artifacts/"))
+        if size >= MAX_JUNIT_BYTES:
+            findings.append(Finding(where, f"{size} bytes: TestGrid rejects JUnit files of 100 MB or more"))
+            continue
+        file_findings, names = lint_junit(where, data)
+        findings += file_findings
+        for name in names:
+            if name in owners:
+                other = owners[name]
+                same = "twice in this file" if other == where else f"also in {other}"
+                findings.append(Finding(where, f"duplicate case name {name!r} ({same}): TestGrid merges them"))
+            else:
+                owners[name] = where
+    return findings
+
+
+def artifact_files(artifacts_dir: Path) -> list[tuple[str, Path]]:
+    """(relative name, path) for every regular file under artifacts_dir, sorted."""
+    return sorted(
+        (p.relative_to(artifacts_dir).as_posix(), p) for p in artifacts_dir.rglob("*") if p.is_file()
+    )
+
+
+def _document(where: str, path: Path) -> tuple[object, list[Finding]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return None, [Finding(where, f"cannot read: {err.strerror or err}")]
+    if not raw.strip():
+        return None, [Finding(where, "zero bytes: TestGrid marks the build malformed")]
+    try:
+        return json.loads(raw.decode("utf-8")), []
+    except (UnicodeDecodeError, ValueError) as err:
+        return None, [Finding(where, f"not UTF-8 JSON ({err}): TestGrid shows a tool failure")]
+
+
+def lint_documents(started: object | None, finished: object | None) -> list[Finding]:
+    """Type checks of started.json / finished.json documents (already loaded)."""
+    findings = [Finding(layout.STARTED, p) for p in layout.started_problems(started)] if started is not None else []
+    if finished is not None:
+        start_ts = started.get("timestamp") if isinstance(started, dict) else None
+        start_ts = start_ts if isinstance(start_ts, int) and not isinstance(start_ts, bool) else None
+        findings += [Finding(layout.FINISHED, p) for p in layout.finished_problems(finished, start_ts)]
+    return findings
+
+
+def lint_build(build_dir: Path) -> list[Finding]:
+    """Lint one build folder (started.json, finished.json, artifacts/)."""
+    findings: list[Finding] = []
+    started = finished = None
+    if (build_dir / layout.STARTED).exists():
+        started, found = _document(layout.STARTED, build_dir / layout.STARTED)
+        findings += found
+    else:
+        findings.append(Finding(layout.STARTED, "missing: every build needs started.json"))
+    if (build_dir / layout.FINISHED).exists():
+        finished, found = _document(layout.FINISHED, build_dir / layout.FINISHED)
+        findings += found
+    findings += lint_documents(started, finished)
+    artifacts = build_dir / layout.ARTIFACTS
+    if artifacts.is_dir():
+        findings += lint_artifact_files(artifact_files(artifacts))
+    stray = [p.name for p in build_dir.iterdir() if p.is_file() and is_junit_name(p.name)]
+    findings += [Finding(name, "JUnit outside artifacts/: Kettle and Spyglass do not read it") for name in stray]
+    return findings
+
+
+def lint_path(path: Path) -> list[Finding]:
+    """A build folder (has started.json or artifacts/) or a bare artifacts folder of JUnit files."""
+    if (path / layout.STARTED).exists() or (path / layout.ARTIFACTS).is_dir():
+        return lint_build(path)
+    return lint_artifact_files(artifact_files(path))
