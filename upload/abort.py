@@ -77,6 +77,7 @@ class AbortController:
         self._timers: list[threading.Timer] = []
         self._hard_deadline = math.inf
         self._signals_seen = 0
+        self._interrupting = False
 
     @property
     def aborted(self) -> bool:
@@ -106,6 +107,9 @@ class AbortController:
         self._timers.append(timer)
 
     def _on_signal(self, signum: int, frame: object) -> None:
+        if self._interrupting and not self._settled.is_set():
+            self._interrupting = False
+            raise KeyboardInterrupt(f"tests did not stop within {self.grace_seconds}s of the abort")
         self._signals_seen += 1
         if self._signals_seen > 1 and not self._settled.is_set():
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")
@@ -126,7 +130,13 @@ class AbortController:
         return True
 
     def _interrupt_if_unsettled(self) -> None:
-        if not self._settled.is_set():
+        """A real SIGINT to the main thread: unlike _thread.interrupt_main it also breaks blocking waits."""
+        if self._settled.is_set():
+            return
+        if signal.SIGINT in self._previous:
+            self._interrupting = True
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        else:
             _thread.interrupt_main()
 
     def settle(self) -> None:

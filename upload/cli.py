@@ -108,7 +108,10 @@ def _publish(args: argparse.Namespace) -> int:
     artifacts = _folder(args.artifacts, "artifacts folder")
     log = _log_file(args.log)
     metadata = _metadata(args.metadata)
-    lint.artifact_files(artifacts)  # walk once now: an unreadable subfolder fails before anything is written
+    try:  # walk once now: an unreadable subfolder fails before anything is written
+        lint.artifact_files(artifacts)
+    except OSError as err:
+        raise ConfigError(f"cannot read {err.filename}: {err.strerror}", "fix its permissions") from err
     result = _verdict_from_junit(artifacts) if args.result == "auto" else args.result
     started = args.started if args.started is not None else int(time.time())
     if started <= 0:
@@ -122,7 +125,7 @@ def _publish(args: argparse.Namespace) -> int:
                           f"(first: {report.upload_failures[0][0]}); finished.json says {report.result}",
                           "check the bucket and run again with a new --build-id")
     if report.findings:
-        print(f"fedtest: error: {len(report.findings)} lint problems (published anyway, result {report.result}):"
+        print(f"fedtest: error: lint found {len(report.findings)} problem(s) (published anyway, result {report.result}):"
               f" {report.findings[0]}", file=sys.stderr)
         return 1
     return 0 if report.passed else 1
@@ -130,11 +133,14 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _lint(args: argparse.Namespace) -> int:
     path = _folder(args.dir, "folder")
-    findings = lint.lint_path(path)
+    try:
+        findings = lint.lint_path(path)
+    except OSError as err:
+        raise ConfigError(f"cannot read {err.filename}: {err.strerror}", "fix its permissions") from err
     for finding in findings:
         print(finding)
     if findings:
-        print(f"fedtest: error: {len(findings)} problems in {path}: {findings[0]}", file=sys.stderr)
+        print(f"fedtest: error: lint found {len(findings)} problem(s) in {path}: {findings[0]}", file=sys.stderr)
         return 1
     print(f"{path}: ok")
     return 0

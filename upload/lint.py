@@ -10,6 +10,7 @@ case names unique across files; started.json / finished.json types.
 from __future__ import annotations
 
 import json
+import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
@@ -160,11 +161,25 @@ def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool =
     return findings
 
 
-def artifact_files(artifacts_dir: Path) -> list[tuple[str, Path]]:
-    """(relative name, path) for every regular file under artifacts_dir, sorted."""
-    return sorted(
-        (p.relative_to(artifacts_dir).as_posix(), p) for p in artifacts_dir.rglob("*") if p.is_file()
-    )
+def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, Path]]:
+    """(relative name, path) for every regular file under artifacts_dir, sorted.
+
+    A folder that cannot be read raises OSError, or becomes a finding when `errors` is given: an
+    unreadable folder is never skipped silently.
+    """
+
+    def failed(err: OSError) -> None:
+        if errors is None:
+            raise err
+        errors.append(Finding(str(err.filename), f"cannot read: {err.strerror or err}"))
+
+    found = []
+    for folder, _dirs, names in os.walk(artifacts_dir, onerror=failed):
+        for name in names:
+            path = Path(folder, name)
+            if path.is_file():
+                found.append((path.relative_to(artifacts_dir).as_posix(), path))
+    return sorted(found)
 
 
 def _document(where: str, path: Path) -> tuple[object, list[Finding]]:

@@ -245,13 +245,14 @@ class BuildRecord:
         if results_root is not None:
             skip.append(results_root.resolve())
         log_path = build_log.resolve() if build_log is not None else None
-        files = []
-        for rel, path in lint.artifact_files(artifacts_dir):
+        files: list[tuple[str, Path]] = []
+        unreadable: list[lint.Finding] = []
+        for rel, path in lint.artifact_files(artifacts_dir, unreadable):
             resolved = path.resolve()
             if resolved == log_path or any(resolved.is_relative_to(s) for s in skip):
                 continue
             files.append((rel, path))
-        return files, []
+        return files, unreadable
 
     def _upload_all(self, uploads: list[tuple[str, Path | bytes, str]], report: PublishReport) -> None:
         """Scrub and create each object in parallel threads; failures are recorded, never raised."""

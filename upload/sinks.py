@@ -160,8 +160,9 @@ class GCSSink(Sink):
                     scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
                 )
             except auth_exceptions.GoogleAuthError as err:
+                first = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
                 raise CredentialsError(
-                    f"no usable Google credentials ({str(err).splitlines()[0][:160]})",
+                    f"no usable Google credentials ({first.splitlines()[0][:160]})",
                     "set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default login`, "
                     "or run where a service account is attached",
                 ) from err
