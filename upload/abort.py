@@ -62,7 +62,9 @@ class AbortController:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if deadline_seconds is not None and deadline_seconds <= reserve_seconds:
-            raise ValueError(f"deadline {deadline_seconds}s leaves no time beyond the {reserve_seconds}s reserve")
+            raise ValueError(
+                f"deadline {deadline_seconds}s leaves no time beyond the {reserve_seconds}s reserve"
+            )
         self.deadline_seconds = deadline_seconds
         self.reserve_seconds = reserve_seconds
         self.grace_seconds = grace_seconds

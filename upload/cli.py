@@ -31,23 +31,44 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m upload", description=__doc__,
-                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = _Parser(
+        prog="python -m upload", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="verb", required=True, parser_class=_Parser)
     pub = sub.add_parser("publish", help="publish a folder of JUnit files plus a log as one build")
-    pub.add_argument("--results", required=True, help="gs://bucket/logs/<job>, gs://bucket with --job, or a folder")
-    pub.add_argument("--job", default=os.environ.get("JOB_NAME") or None, help="job name (default: $JOB_NAME)")
+    pub.add_argument(
+        "--results", required=True, help="gs://bucket/logs/<job>, gs://bucket with --job, or a folder"
+    )
+    pub.add_argument(
+        "--job", default=os.environ.get("JOB_NAME") or None, help="job name (default: $JOB_NAME)"
+    )
     pub.add_argument("--build-id", help="numeric build id (default: $BUILD_NUMBER, else --started)")
-    pub.add_argument("--artifacts", "--junit-dir", dest="artifacts", required=True,
-                     help="folder of JUnit files (junit*.xml) and other artifacts")
+    pub.add_argument(
+        "--artifacts",
+        "--junit-dir",
+        dest="artifacts",
+        required=True,
+        help="folder of JUnit files (junit*.xml) and other artifacts",
+    )
     pub.add_argument("--log", help="the run's console output, uploaded as build-log.txt")
-    pub.add_argument("--result", default="auto", choices=["auto", "SUCCESS", "FAILURE", "ABORTED"],
-                     help="verdict (auto: FAILURE when any JUnit case failed or errored)")
+    pub.add_argument(
+        "--result",
+        default="auto",
+        choices=["auto", "SUCCESS", "FAILURE", "ABORTED"],
+        help="verdict (auto: FAILURE when any JUnit case failed or errored)",
+    )
     pub.add_argument("--started", type=int, help="run start, Unix seconds (default: now)")
-    pub.add_argument("--metadata", action="append", default=[], metavar="KEY=VALUE",
-                     help="finished.json metadata, e.g. job-version=v1.31.2 (repeatable)")
+    pub.add_argument(
+        "--metadata",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="finished.json metadata, e.g. job-version=v1.31.2 (repeatable)",
+    )
     pub.add_argument("--repo-commit", help="started.json repo-commit")
-    lint_cmd = sub.add_parser("lint", help="check a build folder or an artifacts folder against TestGrid's rules")
+    lint_cmd = sub.add_parser(
+        "lint", help="check a build folder or an artifacts folder against TestGrid's rules"
+    )
     lint_cmd.add_argument("dir")
     return parser
 
@@ -57,7 +78,9 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"bad --metadata {pair!r}", "use KEY=VALUE, e.g. --metadata job-version=v1.31.2")
+            raise ConfigError(
+                f"bad --metadata {pair!r}", "use KEY=VALUE, e.g. --metadata job-version=v1.31.2"
+            )
         result[key.strip()] = value
     return result
 
@@ -116,17 +139,24 @@ def _publish(args: argparse.Namespace) -> int:
     started = args.started if args.started is not None else int(time.time())
     if started <= 0:
         raise ConfigError(f"--started {started} is not a Unix time", "pass seconds since 1970")
-    record = BuildRecord.open(target, build_id=args.build_id, started_at=started, repo_commit=args.repo_commit)
+    record = BuildRecord.open(
+        target, build_id=args.build_id, started_at=started, repo_commit=args.repo_commit
+    )
     report = record.finish(result, metadata=metadata, artifacts_dir=artifacts, build_log=log)
     for finding in report.findings:
         print(f"lint: {finding}")
     if report.upload_failures:
-        raise UploadError(f"{len(report.upload_failures)} objects failed to upload "
-                          f"(first: {report.upload_failures[0][0]}); finished.json says {report.result}",
-                          "check the bucket and run again with a new --build-id")
+        raise UploadError(
+            f"{len(report.upload_failures)} objects failed to upload "
+            f"(first: {report.upload_failures[0][0]}); finished.json says {report.result}",
+            "check the bucket and run again with a new --build-id",
+        )
     if report.findings:
-        print(f"fedtest: error: lint found {len(report.findings)} problem(s) (published anyway, result {report.result}):"
-              f" {report.findings[0]}", file=sys.stderr)
+        print(
+            f"fedtest: error: lint found {len(report.findings)} problem(s) "
+            f"(published anyway, result {report.result}): {report.findings[0]}",
+            file=sys.stderr,
+        )
         return 1
     return 0 if report.passed else 1
 
@@ -140,7 +170,9 @@ def _lint(args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding)
     if findings:
-        print(f"fedtest: error: lint found {len(findings)} problem(s) in {path}: {findings[0]}", file=sys.stderr)
+        print(
+            f"fedtest: error: lint found {len(findings)} problem(s) in {path}: {findings[0]}", file=sys.stderr
+        )
         return 1
     print(f"{path}: ok")
     return 0

@@ -40,8 +40,10 @@ class CaseResult:
 
     def __post_init__(self) -> None:
         if self.outcome not in OUTCOMES:
-            raise ConfigError(f"test outcome {self.outcome!r} of {self.name!r} is unknown",
-                              f"use one of {', '.join(OUTCOMES)}")
+            raise ConfigError(
+                f"test outcome {self.outcome!r} of {self.name!r} is unknown",
+                f"use one of {', '.join(OUTCOMES)}",
+            )
 
 
 def unique_names(names: Iterable[str]) -> list[str]:
@@ -68,8 +70,12 @@ def skip_message(message: str) -> str:
 
 
 def _junit_case(case: CaseResult, name: str) -> TestCase:
-    tc = TestCase(name=name, classname=case.classname or None, elapsed_sec=max(case.seconds, 0.0),
-                  stdout=case.stdout or None)
+    tc = TestCase(
+        name=name,
+        classname=case.classname or None,
+        elapsed_sec=max(case.seconds, 0.0),
+        stdout=case.stdout or None,
+    )
     if case.outcome == "failed":
         tc.add_failure_info(message=case.message or "failed", output=case.details or None)
     elif case.outcome == "error":
@@ -82,7 +88,9 @@ def _junit_case(case: CaseResult, name: str) -> TestCase:
 def render(suite_name: str, cases: Iterable[CaseResult]) -> bytes:
     """The JUnit document as UTF-8 bytes."""
     if not suite_name.strip():
-        raise ConfigError("the JUnit suite needs a name", "pass a suite name (it prefixes every TestGrid row)")
+        raise ConfigError(
+            "the JUnit suite needs a name", "pass a suite name (it prefixes every TestGrid row)"
+        )
     case_list = list(cases)
     names = unique_names(c.name for c in case_list)
     suite = TestSuite(suite_name, [_junit_case(c, n) for c, n in zip(case_list, names, strict=True)])

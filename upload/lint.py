@@ -41,7 +41,70 @@ def is_junit_name(name: str) -> bool:
     return bool(layout.JUNIT_NAME_RE.match(name)) or name == "test.xml"
 
 
-def _parse(where: str, data: bytes) -> tuple[ET.Element | None, list[Finding]]:
+class _Scan:
+    """XMLParser target: walks the JUnit structure without building a tree or keeping test output."""
+
+    def __init__(self) -> None:
+        self.root: str | None = None
+        self.stack: list[str] = []
+        self.suites: list[tuple[str, list[bool]]] = []  # (name, [has direct cases])
+        self.unnamed_suites = 0
+        self.names: list[str] = []
+        self.problems: list[str] = []
+        self.case: str | None = None
+        self.outcomes: dict[str, tuple[str, str]] = {}
+        self.capture: str | None = None
+        self.message = ""
+        self.text: list[str] = []
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        parent = self.stack[-1] if self.stack else None
+        self.stack.append(tag)
+        if self.root is None:
+            self.root = tag
+        if tag == "testsuite" and parent in (None, "testsuites", "testsuite"):
+            self.suites.append((attrib.get("name", ""), [False]))
+        elif tag == "testcase" and parent in ("testsuite", "testsuites") and self.case is None:
+            if parent == "testsuite":
+                self.suites[-1][1][0] = True
+            self.case, self.outcomes = attrib.get("name", ""), {}
+        elif tag in ("skipped", "failure", "error") and parent == "testcase" and self.case is not None:
+            self.capture, self.message, self.text = tag, (attrib.get("message") or "").strip(), []
+
+    def data(self, text: str) -> None:
+        if self.capture is not None:
+            self.text.append(text)
+
+    def end(self, tag: str) -> None:
+        self.stack.pop()
+        if tag == self.capture:
+            self.outcomes[tag] = (self.message, "".join(self.text).strip())
+            self.capture = None
+        elif tag == "testcase" and self.case is not None and (not self.stack or self.stack[-1] != "testcase"):
+            self._case_done(self.case)
+            self.case = None
+        elif tag == "testsuite" and self.suites and self.case is None:
+            name, has_cases = self.suites.pop()
+            if has_cases[0] and not name.strip():
+                self.unnamed_suites += 1
+
+    def _case_done(self, name: str) -> None:
+        if not name.strip():
+            self.problems.append("a <testcase> without a name")
+        self.names.append(".".join([s for s, _ in self.suites if s] + [name]))
+        if "skipped" in self.outcomes:
+            message, body = self.outcomes["skipped"]
+            if not body and message.lower() in ("", "skipped"):
+                self.problems.append(f"skipped case {name!r} has no reason: TestGrid drops its row")
+        for tag in ("failure", "error"):
+            if tag in self.outcomes and not any(self.outcomes[tag]):
+                self.problems.append(f"<{tag}> of {name!r} has no message: say what failed")
+
+    def close(self) -> _Scan:
+        return self
+
+
+def _scan(where: str, data: bytes) -> tuple[_Scan | None, list[Finding]]:
     if not data.strip():
         return None, [Finding(where, "empty JUnit file: TestGrid reads it as zero tests, silently")]
     try:
@@ -51,71 +114,38 @@ def _parse(where: str, data: bytes) -> tuple[ET.Element | None, list[Finding]]:
     declared = _DECLARED_ENCODING.match(data)
     if declared and declared.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
         return None, [Finding(where, f"declares encoding {declared.group(1).decode()!r}: write UTF-8")]
+    parser = ET.XMLParser(target=_Scan())
     try:
-        return ET.fromstring(data), []
+        parser.feed(data)
+        return parser.close(), []
     except ET.ParseError as err:
-        if err.code == _JUNK_AFTER_ROOT and b"<testsuite" in data[data.find(b"</testsuite>") + 12:]:
-            return None, [Finding(where, "several top-level <testsuite> without a <testsuites> wrapper: "
-                                         "TestGrid reads only the first suite, silently")]
+        if err.code == _JUNK_AFTER_ROOT and b"<testsuite" in data[data.find(b"</testsuite>") + 12 :]:
+            problem = (
+                "several top-level <testsuite> without a <testsuites> wrapper: "
+                "TestGrid reads only the first suite, silently"
+            )
+            return None, [Finding(where, problem)]
         return None, [Finding(where, f"does not parse as XML ({err}): TestGrid marks the build malformed")]
-
-
-def _cases(element: ET.Element, suites: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], ET.Element]]:
-    for child in element:
-        if child.tag == "testsuite":
-            name = child.get("name", "")
-            yield from _cases(child, (*suites, name) if name else suites)
-        elif child.tag == "testcase":
-            yield suites, child
-
-
-def _suite_findings(where: str, root: ET.Element) -> list[Finding]:
-    suites = [root] if root.tag == "testsuite" else root.findall(".//testsuite")
-    return [
-        Finding(where, "a <testsuite> without a name: name it, the name prefixes every TestGrid row")
-        for suite in suites
-        if not suite.get("name", "").strip() and suite.find("testcase") is not None
-    ]
 
 
 def lint_junit(where: str, data: bytes) -> tuple[list[Finding], list[str]]:
     """Findings for one JUnit document, and its row names (suite names joined by '.', then the case)."""
     if len(data) >= MAX_JUNIT_BYTES:
         return [Finding(where, f"{len(data)} bytes: TestGrid rejects JUnit files of 100 MB or more")], []
-    root, findings = _parse(where, data)
-    if root is None:
+    scan, findings = _scan(where, data)
+    if scan is None:
         return findings, []
-    if root.tag not in ("testsuites", "testsuite"):
-        return [Finding(where, f"root element <{root.tag}>: TestGrid accepts only <testsuites> or <testsuite>")], []
-    findings += _suite_findings(where, root)
-    names = []
-    for suites, case in _cases(_wrap(root), ()):
-        case_name = case.get("name", "")
-        if not case_name.strip():
-            findings.append(Finding(where, "a <testcase> without a name"))
-        names.append(".".join((*suites, case_name)))
-        skipped = case.find("skipped")
-        if skipped is not None:
-            message = (skipped.get("message") or "").strip()
-            body = (skipped.text or "").strip()
-            if not body and message.lower() in ("", "skipped"):
-                findings.append(Finding(where, f"skipped case {case_name!r} has no reason: TestGrid drops its row"))
-        for tag in ("failure", "error"):
-            failed = case.find(tag)
-            if failed is not None and not (failed.get("message") or (failed.text or "").strip()):
-                findings.append(Finding(where, f"<{tag}> of {case_name!r} has no message: say what failed"))
-    if not names:
-        findings.append(Finding(where, "no test cases: a run that wrote an empty JUnit file is almost always a bug"))
-    return findings, names
-
-
-def _wrap(root: ET.Element) -> ET.Element:
-    """A single-suite root behaves like a <testsuites> holding it."""
-    if root.tag == "testsuites":
-        return root
-    wrapper = ET.Element("testsuites")
-    wrapper.append(root)
-    return wrapper
+    if scan.root not in ("testsuites", "testsuite"):
+        problem = f"root element <{scan.root}>: TestGrid accepts only <testsuites> or <testsuite>"
+        return [Finding(where, problem)], []
+    unnamed = "a <testsuite> without a name: name it, the name prefixes every TestGrid row"
+    findings += [Finding(where, unnamed)] * scan.unnamed_suites
+    findings += [Finding(where, problem) for problem in scan.problems]
+    if not scan.names:
+        findings.append(
+            Finding(where, "no test cases: a run that wrote an empty JUnit file is almost always a bug")
+        )
+    return findings, scan.names
 
 
 def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool = True) -> list[Finding]:
@@ -142,10 +172,14 @@ def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool =
         if not junit:
             head = data[:4096]
             if b"<testsuite" in head:
-                findings.append(Finding(where, "JUnit content in a file TestGrid ignores: name it junit_<context>.xml"))
+                findings.append(
+                    Finding(where, "JUnit content in a file TestGrid ignores: name it junit_<context>.xml")
+                )
             continue
         if "/" in relative:
-            findings.append(Finding(where, "JUnit below artifacts/: Kettle reads only files directly in artifacts/"))
+            findings.append(
+                Finding(where, "JUnit below artifacts/: Kettle reads only files directly in artifacts/")
+            )
         if size >= MAX_JUNIT_BYTES:
             findings.append(Finding(where, f"{size} bytes: TestGrid rejects JUnit files of 100 MB or more"))
             continue
@@ -155,7 +189,9 @@ def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool =
             if name in owners:
                 other = owners[name]
                 same = "twice in this file" if other == where else f"also in {other}"
-                findings.append(Finding(where, f"duplicate case name {name!r} ({same}): TestGrid merges them"))
+                findings.append(
+                    Finding(where, f"duplicate case name {name!r} ({same}): TestGrid merges them")
+                )
             else:
                 owners[name] = where
     return findings
@@ -197,7 +233,9 @@ def _document(where: str, path: Path) -> tuple[object, list[Finding]]:
 
 def lint_documents(started: object | None, finished: object | None) -> list[Finding]:
     """Type checks of started.json / finished.json documents (already loaded)."""
-    findings = [Finding(layout.STARTED, p) for p in layout.started_problems(started)] if started is not None else []
+    findings = (
+        [Finding(layout.STARTED, p) for p in layout.started_problems(started)] if started is not None else []
+    )
     if finished is not None:
         start_ts = started.get("timestamp") if isinstance(started, dict) else None
         start_ts = start_ts if isinstance(start_ts, int) and not isinstance(start_ts, bool) else None
@@ -222,7 +260,9 @@ def lint_build(build_dir: Path) -> list[Finding]:
     if artifacts.is_dir():
         findings += lint_artifact_files(artifact_files(artifacts))
     stray = [p.name for p in build_dir.iterdir() if p.is_file() and is_junit_name(p.name)]
-    findings += [Finding(name, "JUnit outside artifacts/: Kettle and Spyglass do not read it") for name in stray]
+    findings += [
+        Finding(name, "JUnit outside artifacts/: Kettle and Spyglass do not read it") for name in stray
+    ]
     return findings
 
 

@@ -28,7 +28,7 @@ from urllib.parse import urlparse
 
 from upload import layout, lint
 from upload.errors import ConfigError, DuplicateBuild, SinkError
-from upload.scrub import ScrubReport, Scrubber
+from upload.scrub import Scrubber, ScrubReport
 from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
 
 LINT_REPORT = "fedtest-lint.txt"
@@ -100,6 +100,14 @@ class PublishReport:
         return self.result == "SUCCESS"
 
 
+def _size(item: tuple[str, Path | bytes, str]) -> int:
+    data = item[1]
+    try:
+        return data.stat().st_size if isinstance(data, Path) else len(data)
+    except OSError:
+        return 0  # unreadable: its upload reports the error
+
+
 def _json_bytes(doc: Mapping) -> bytes:
     return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
@@ -107,8 +115,15 @@ def _json_bytes(doc: Mapping) -> bytes:
 class BuildRecord:
     """One build in the results target. Create it with `BuildRecord.open`."""
 
-    def __init__(self, sink: Sink, location: layout.BuildLocation, started: dict, url: str,
-                 scrubber: Scrubber, log: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        sink: Sink,
+        location: layout.BuildLocation,
+        started: dict,
+        url: str,
+        scrubber: Scrubber,
+        log: Callable[[str], None],
+    ) -> None:
         self.sink = sink
         self.location = location
         self.started = started
@@ -148,7 +163,10 @@ class BuildRecord:
         build = layout.choose_build_id(build_id, env, start)
         location = layout.BuildLocation(target.job_prefix, build)
         started = layout.started_document(
-            start, node=node or env.get("NODE_NAME") or socket.gethostname(), repos=repos, repo_commit=repo_commit
+            start,
+            node=node or env.get("NODE_NAME") or socket.gethostname(),
+            repos=repos,
+            repo_commit=repo_commit,
         )
         sink = sink or target.sink()
         url = f"{target.url}/{build}"
@@ -156,8 +174,10 @@ class BuildRecord:
         try:
             sink.create(location.started, _json_bytes(started), "application/json")
         except ObjectExists as err:
-            raise DuplicateBuild(f"build {build} of job {location.job} already exists at {url}",
-                                 "use a new --build-id; builds are write-once") from err
+            raise DuplicateBuild(
+                f"build {build} of job {location.job} already exists at {url}",
+                "use a new --build-id; builds are write-once",
+            ) from err
         log(f"fedtest: results: {url}")
         return cls(sink, location, started, url, Scrubber(env), log)
 
@@ -172,27 +192,39 @@ class BuildRecord:
     ) -> PublishReport:
         """Lint, scrub and upload; then finished.json; then latest-build.txt. Returns the report."""
         if result not in layout.RESULTS:
-            raise ConfigError(f"result {result!r} is not one of {', '.join(layout.RESULTS)}", "pass one of those")
+            raise ConfigError(
+                f"result {result!r} is not one of {', '.join(layout.RESULTS)}", "pass one of those"
+            )
         with self._lock:
             if self.closed:
-                raise ConfigError(f"build {self.build_id} is already finished", "finish or abort a record once")
+                raise ConfigError(
+                    f"build {self.build_id} is already finished", "finish or abort a record once"
+                )
             self.closed = True
         began = time.monotonic()
         if budget_seconds is not None:
             self.sink.set_budget(budget_seconds)
         report = PublishReport(url=self.url, result=result)
         files, report.findings = self._artifact_files(artifacts_dir, build_log)
-        report.findings += lint.lint_artifact_files(files) + lint.lint_documents(self.started, None)
         uploads: list[tuple[str, Path | bytes, str]] = [
             (self.location.artifact(rel), path, layout.content_type(rel)) for rel, path in files
         ]
-        if report.findings:
-            text = "".join(f"{f}\n" for f in report.findings)
-            uploads.append((self.location.artifact(LINT_REPORT), text.encode(), "text/plain"))
-            self.log(f"fedtest: lint: {len(report.findings)} problems (see artifacts/{LINT_REPORT})")
         if build_log is not None:
-            uploads.insert(0, (self.location.build_log, build_log, "text/plain"))
-        self._upload_all(uploads, report)
+            uploads.append((self.location.build_log, build_log, "text/plain"))
+        uploads.sort(key=_size, reverse=True)  # largest first: no big file left alone at the end
+        with ThreadPoolExecutor(max_workers=max(1, self.sink.workers)) as pool:
+            uploader = _Uploader(self, report)
+            futures = [pool.submit(uploader.one, item) for item in uploads]
+            # Lint while the uploads run: it only decides the verdict and adds a report artifact.
+            report.findings += lint.lint_artifact_files(files) + lint.lint_documents(self.started, None)
+            if report.findings:
+                text = "".join(f"{f}\n" for f in report.findings).encode()
+                futures.append(
+                    pool.submit(uploader.one, (self.location.artifact(LINT_REPORT), text, "text/plain"))
+                )
+                self.log(f"fedtest: lint: {len(report.findings)} problems (see artifacts/{LINT_REPORT})")
+            for future in futures:
+                future.result()
         verdict = result
         if result == "SUCCESS" and (report.findings or report.upload_failures):
             verdict = "FAILURE"
@@ -207,8 +239,9 @@ class BuildRecord:
         try:
             self.sink.create(self.location.finished, _json_bytes(finished), "application/json")
         except ObjectExists as err:
-            raise DuplicateBuild(f"{self.url} was finished by another run",
-                                 "use a new --build-id; builds are write-once") from err
+            raise DuplicateBuild(
+                f"{self.url} was finished by another run", "use a new --build-id; builds are write-once"
+            ) from err
         self._advance_latest()
         report.result = verdict
         report.seconds = time.monotonic() - began
@@ -228,8 +261,13 @@ class BuildRecord:
         """Publish what exists with result ABORTED (passed false), then latest-build.txt."""
         meta = dict(metadata or {})
         meta["abort-reason"] = reason
-        return self.finish("ABORTED", metadata=meta, artifacts_dir=artifacts_dir, build_log=build_log,
-                           budget_seconds=budget_seconds)
+        return self.finish(
+            "ABORTED",
+            metadata=meta,
+            artifacts_dir=artifacts_dir,
+            build_log=build_log,
+            budget_seconds=budget_seconds,
+        )
 
     def _artifact_files(
         self, artifacts_dir: Path | None, build_log: Path | None
@@ -239,7 +277,9 @@ class BuildRecord:
             return [], []
         artifacts_dir = Path(artifacts_dir)
         if not artifacts_dir.is_dir():
-            return [], [lint.Finding(str(artifacts_dir), "artifacts folder missing: nothing but the log uploaded")]
+            return [], [
+                lint.Finding(str(artifacts_dir), "artifacts folder missing: nothing but the log uploaded")
+            ]
         skip = []
         results_root = self.sink.local_path(self.location.job_prefix.split("/", 1)[0])
         if results_root is not None:
@@ -254,33 +294,6 @@ class BuildRecord:
             files.append((rel, path))
         return files, unreadable
 
-    def _upload_all(self, uploads: list[tuple[str, Path | bytes, str]], report: PublishReport) -> None:
-        """Scrub and create each object in parallel threads; failures are recorded, never raised."""
-        lock = threading.Lock()
-        log_key = self.location.build_log
-
-        def one(item: tuple[str, Path | bytes, str]) -> None:
-            key, data, content_type = item
-            local = ScrubReport()
-            try:
-                payload = self.scrubber.scrub_file(data, local) if isinstance(data, Path) else data
-                if key == log_key and isinstance(payload, bytes):
-                    payload += f"\nfedtest: build log scrubbed: {local.redacted} secret values redacted\n".encode()
-                self.sink.create(key, payload, content_type)
-                with lock:
-                    report.uploaded += 1
-            except (SinkError, OSError) as err:
-                message = str(err) if isinstance(err, SinkError) else f"cannot read: {err.strerror or err}"
-                with lock:
-                    report.upload_failures.append((key, message))
-                self.log(f"fedtest: upload failed: {key}: {message}")
-            with lock:
-                report.scrub.add(local)
-
-        if uploads:
-            with ThreadPoolExecutor(max_workers=max(1, min(self.sink.workers, len(uploads)))) as pool:
-                list(pool.map(one, uploads))
-
     def _advance_latest(self) -> None:
         """latest-build.txt last, and never backwards (a newer build may have finished meanwhile)."""
         current = self.sink.read_text(self.location.latest_build)
@@ -288,3 +301,32 @@ class BuildRecord:
         if current.isdigit() and int(current) > int(self.build_id):
             return
         self.sink.replace(self.location.latest_build, f"{self.build_id}\n".encode(), "text/plain", NO_CACHE)
+
+
+class _Uploader:
+    """Scrubs and creates one object per call (from pool threads); failures are recorded, never raised."""
+
+    def __init__(self, record: BuildRecord, report: PublishReport) -> None:
+        self.record = record
+        self.report = report
+        self.lock = threading.Lock()
+
+    def one(self, item: tuple[str, Path | bytes, str]) -> None:
+        key, data, content_type = item
+        local = ScrubReport()
+        try:
+            payload = self.record.scrubber.scrub_file(data, local) if isinstance(data, Path) else data
+            if key == self.record.location.build_log and isinstance(payload, bytes):
+                payload += (
+                    f"\nfedtest: build log scrubbed: {local.redacted} secret values redacted\n".encode()
+                )
+            self.record.sink.create(key, payload, content_type)
+            with self.lock:
+                self.report.uploaded += 1
+        except (SinkError, OSError) as err:
+            message = str(err) if isinstance(err, SinkError) else f"cannot read: {err.strerror or err}"
+            with self.lock:
+                self.report.upload_failures.append((key, message))
+            self.record.log(f"fedtest: upload failed: {key}: {message}")
+        with self.lock:
+            self.report.scrub.add(local)

@@ -40,8 +40,9 @@ class Entry:
 class FaultPlan:
     """Seeded fault decisions: each request is faulted with probability `rate` until `budget` is spent."""
 
-    def __init__(self, budget: int, rate: float, seed: int = 7, max_stalls: int = 6,
-                 kinds: tuple[str, ...] = FAULTS) -> None:
+    def __init__(
+        self, budget: int, rate: float, seed: int = 7, max_stalls: int = 6, kinds: tuple[str, ...] = FAULTS
+    ) -> None:
         self.budget = budget
         self.rate = rate
         self.random = random.Random(seed)
@@ -86,7 +87,7 @@ class FaultProxy:
             def _any(self) -> None:
                 proxy._handle(self)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _any
 
         class Server(ThreadingHTTPServer):
             def handle_error(self, request: object, client_address: object) -> None:

@@ -45,9 +45,24 @@ class FakeGCS:
             log_path = work_dir / f"fake-gcs-{port}.log"
             with log_path.open("wb") as log:
                 process = subprocess.Popen(
-                    [str(binary_path()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-                     "-backend", "memory", "-log-level", "warn", "-external-url", f"http://127.0.0.1:{port}"],
-                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    [
+                        str(binary_path()),
+                        "-scheme",
+                        "http",
+                        "-host",
+                        "127.0.0.1",
+                        "-port",
+                        str(port),
+                        "-backend",
+                        "memory",
+                        "-log-level",
+                        "warn",
+                        "-external-url",
+                        f"http://127.0.0.1:{port}",
+                    ],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
                 )
             server = cls(process, port, log_path)
             try:
@@ -76,8 +91,11 @@ class FakeGCS:
         from google.auth.credentials import AnonymousCredentials
         from google.cloud import storage
 
-        return storage.Client(project="fedtest-test", credentials=AnonymousCredentials(),
-                              client_options={"api_endpoint": url or self.url})
+        return storage.Client(
+            project="fedtest-test",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": url or self.url},
+        )
 
     def create_bucket(self, name: str) -> None:
         client = self.client()

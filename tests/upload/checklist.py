@@ -36,8 +36,9 @@ def local_objects(root: Path) -> dict[str, StoredObject]:
 
 def gcs_objects(client, bucket: str) -> dict[str, StoredObject]:
     return {
-        blob.name: StoredObject(blob.download_as_bytes(), blob.content_type, blob.cache_control,
-                                blob.updated.timestamp())
+        blob.name: StoredObject(
+            blob.download_as_bytes(), blob.content_type, blob.cache_control, blob.updated.timestamp()
+        )
         for blob in client.list_blobs(bucket)
     }
 
@@ -93,8 +94,14 @@ def checklist_problems(objects: dict[str, StoredObject], job: str, build: str) -
     base = f"{job_dir}/{build}"
     if not build.isdigit():
         problems.append(f"build id {build!r} is not numeric")
-    outside = [n for n in objects if n.startswith(job_dir + "/") and not n.startswith(base + "/")
-               and n != f"{job_dir}/latest-build.txt" and not re.match(rf"{re.escape(job_dir)}/\d+/", n)]
+    outside = [
+        n
+        for n in objects
+        if n.startswith(job_dir + "/")
+        and not n.startswith(base + "/")
+        and n != f"{job_dir}/latest-build.txt"
+        and not re.match(rf"{re.escape(job_dir)}/\d+/", n)
+    ]
     problems += [f"{n} outside a build directory" for n in outside]
 
     started = _json(objects, f"{base}/started.json", problems)
@@ -104,8 +111,9 @@ def checklist_problems(objects: dict[str, StoredObject], job: str, build: str) -
         for key in ("node", "repo-commit", "pull"):
             if key in started and not isinstance(started[key], str):
                 problems.append(f"started.json {key} is not a string")
-        if "repos" in started and not (isinstance(started["repos"], dict)
-                                       and all(isinstance(v, str) for v in started["repos"].values())):
+        if "repos" in started and not (
+            isinstance(started["repos"], dict) and all(isinstance(v, str) for v in started["repos"].values())
+        ):
             problems.append("started.json repos is not a map of strings")
 
     artifacts = {n: o for n, o in objects.items() if n.startswith(f"{base}/artifacts/")}
@@ -113,7 +121,7 @@ def checklist_problems(objects: dict[str, StoredObject], job: str, build: str) -
     if not junit:
         problems.append("no artifacts/junit*.xml")
     for name, obj in junit.items():
-        relative = name[len(f"{base}/artifacts/"):]
+        relative = name[len(f"{base}/artifacts/") :]
         if "/" in relative or not JUNIT_RE.match(relative):
             problems.append(f"{name}: not directly in artifacts/ as junit_*.xml")
         problems += _junit_problems(name, obj.data)

@@ -11,5 +11,9 @@ METADATA = {"job-version": "v1.31.2", "provider": "kind", "infra-commit": "01234
 
 def gcs_sink(server: FakeGCS, url: str | None = None, timeout: float = 10.0) -> GCSSink:
     """A sink on the emulator (or on a proxy in front of it) with fast backoff for tests."""
-    return GCSSink(BUCKET, client=server.client(url), timeout=timeout,
-                   retry=make_retry(initial=0.01, maximum=0.2, multiplier=2.0, timeout=60.0))
+    return GCSSink(
+        BUCKET,
+        client=server.client(url),
+        timeout=timeout,
+        retry=make_retry(initial=0.01, maximum=0.2, multiplier=2.0, timeout=60.0),
+    )

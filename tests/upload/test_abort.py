@@ -30,8 +30,9 @@ def test_first_trigger_wins_and_calls_back_once():
 
 
 def test_deadline_aborts_with_the_reserve_left():
-    controller = AbortController(deadline_seconds=1.2, reserve_seconds=1.0, grace_seconds=None,
-                                 signals=()).install()
+    controller = AbortController(
+        deadline_seconds=1.2, reserve_seconds=1.0, grace_seconds=None, signals=()
+    ).install()
     try:
         assert controller.wait(10), "the deadline never fired"
         assert controller.reason == "deadline"
@@ -45,7 +46,7 @@ def test_a_deadline_inside_the_reserve_is_refused():
         AbortController(deadline_seconds=10, reserve_seconds=60)
 
 
-CONFTEST = '''
+CONFTEST = """
 import os
 from pathlib import Path
 
@@ -94,9 +95,9 @@ def pytest_sessionfinish(session):
     else:
         record.finish("SUCCESS", metadata=meta, artifacts_dir=artifacts, build_log=Path(os.environ["LOG"]))
     controller.uninstall()
-'''
+"""
 
-TESTS = '''
+TESTS = """
 import os
 import threading
 from pathlib import Path
@@ -118,7 +119,7 @@ def test_long_wait():
 
 def test_after():
     pass
-'''
+"""
 
 
 @pytest.mark.parametrize("mode", ["cooperative", "stuck"])
@@ -128,12 +129,37 @@ def test_sigterm_mid_run_publishes_aborted(tmp_path, mode):
     (tmp_path / "suite" / "test_run.py").write_text(textwrap.dedent(TESTS))
     artifacts, log, ready = tmp_path / "artifacts", tmp_path / "console.log", tmp_path / "ready"
     artifacts.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "RESULTS": str(tmp_path / "results"), "ARTIFACTS": str(artifacts),
-           "LOG": str(log), "READY": str(ready), "MODE": mode, "GRACE": "1"}
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "RESULTS": str(tmp_path / "results"),
+        "ARTIFACTS": str(artifacts),
+        "LOG": str(log),
+        "READY": str(ready),
+        "MODE": mode,
+        "GRACE": "1",
+    }
     env.pop("PYTEST_XDIST_WORKER", None)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist",
-                                 "-rs", "suite"], cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-X",
+                "faulthandler",
+                "-m",
+                "pytest",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:xdist",
+                "-rs",
+                "suite",
+            ],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 60
             while not ready.exists():

@@ -27,7 +27,9 @@ def _without_file_override() -> None:
             libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
 
 
-def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    args: list[str], tmp_path: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     base = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "PYTHONPATH": str(ROOT),
@@ -38,8 +40,15 @@ def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None) 
         "NO_PROXY": "127.0.0.1,localhost",
     }
     base.update(env or {})
-    return subprocess.run([sys.executable, "-m", "upload", *args], cwd=tmp_path, env=base, capture_output=True,
-                          text=True, timeout=120, preexec_fn=_without_file_override)
+    return subprocess.run(
+        [sys.executable, "-m", "upload", *args],
+        cwd=tmp_path,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        preexec_fn=_without_file_override,
+    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess) -> None:
@@ -103,10 +112,14 @@ MALFORMED = {
     "bad result": (pub("--result", "GREEN"), {}),
     "non-integer start": (pub("--started", "yesterday"), {}),
     "negative start": (pub("--started", "-5"), {}),
-    "no credentials": (["publish", "--results", "gs://bkt/logs/j", "--artifacts", "art"],
-                       {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/creds.json"}),
-    "garbage credentials": (["publish", "--results", "gs://bkt/logs/j", "--artifacts", "art"],
-                            {"GOOGLE_APPLICATION_CREDENTIALS": "creds.json"}),
+    "no credentials": (
+        ["publish", "--results", "gs://bkt/logs/j", "--artifacts", "art"],
+        {"GOOGLE_APPLICATION_CREDENTIALS": "/nonexistent/creds.json"},
+    ),
+    "garbage credentials": (
+        ["publish", "--results", "gs://bkt/logs/j", "--artifacts", "art"],
+        {"GOOGLE_APPLICATION_CREDENTIALS": "creds.json"},
+    ),
     "broken JUnit published": (["publish", "--results", "out", "--job", "j", "--artifacts", "broken"], {}),
     "lint of a missing folder": (["lint", "nope"], {}),
     "lint of broken JUnit": (["lint", "broken"], {}),
@@ -142,8 +155,11 @@ def test_publish_to_a_folder_then_duplicate_and_older_ids_are_refused(tmp_path, 
 
 
 def test_publish_verdict_follows_the_junit(tmp_path, inputs):
-    write_junit(inputs["art"] / "junit_01.xml", "conformance",
-                [CaseResult("a"), CaseResult("b", outcome="failed", message="boom")])
+    write_junit(
+        inputs["art"] / "junit_01.xml",
+        "conformance",
+        [CaseResult("a"), CaseResult("b", outcome="failed", message="boom")],
+    )
     result = run_cli(pub("--build-id", "3", "--metadata", "job-version=v1"), tmp_path)
     assert result.returncode == 1 and result.stderr == ""
     finished = json.loads((tmp_path / "out/logs/ci-x/3/finished.json").read_text())
@@ -152,8 +168,19 @@ def test_publish_verdict_follows_the_junit(tmp_path, inputs):
 
 def test_publish_to_the_emulator_bucket(fake_gcs, tmp_path, inputs):
     env = {"STORAGE_EMULATOR_HOST": fake_gcs.url}
-    args = ["publish", "--results", f"gs://{BUCKET}/logs/ci-x", "--artifacts", "art", "--log", "e2e.log",
-            "--build-id", "77", "--metadata", "job-version=v1.31.2"]
+    args = [
+        "publish",
+        "--results",
+        f"gs://{BUCKET}/logs/ci-x",
+        "--artifacts",
+        "art",
+        "--log",
+        "e2e.log",
+        "--build-id",
+        "77",
+        "--metadata",
+        "job-version=v1.31.2",
+    ]
     result = run_cli(args, tmp_path, env)
     assert result.returncode == 0, result.stderr
     assert checklist_problems(gcs_objects(fake_gcs.client(), BUCKET), "ci-x", "77") == []
@@ -162,7 +189,9 @@ def test_publish_to_the_emulator_bucket(fake_gcs, tmp_path, inputs):
 
 def test_publish_to_a_missing_emulator_bucket(fake_gcs, tmp_path, inputs):
     env = {"STORAGE_EMULATOR_HOST": fake_gcs.url}
-    result = run_cli(["publish", "--results", "gs://no-such-bucket/logs/j", "--artifacts", "art"], tmp_path, env)
+    result = run_cli(
+        ["publish", "--results", "gs://no-such-bucket/logs/j", "--artifacts", "art"], tmp_path, env
+    )
     assert_one_line_error(result)
     assert "does not exist" in result.stderr
 

@@ -50,7 +50,9 @@ def test_after_100_faults_every_object_is_there_once_and_in_order(fake_gcs, tmp_
     assert report.upload_failures == [] and report.result == "SUCCESS"
 
     base = "logs/ci-fedtest-kind/200"
-    expected = {f"{base}/artifacts/{p.relative_to(artifacts).as_posix()}" for p in artifacts.rglob("*") if p.is_file()}
+    expected = {
+        f"{base}/artifacts/{p.relative_to(artifacts).as_posix()}" for p in artifacts.rglob("*") if p.is_file()
+    }
     expected |= {f"{base}/started.json", f"{base}/build-log.txt", f"{base}/finished.json"}
     objects = gcs_objects(fake_gcs.client(), BUCKET)
     assert expected | {"logs/ci-fedtest-kind/latest-build.txt"} == set(objects)
@@ -82,12 +84,20 @@ def test_seeded_secrets_never_reach_the_bucket(fake_gcs, sample_run):
     artifacts, log = sample_run
     env = {"FEDTEST_GCE_KEY": "gce-key-material-42", "ARM_CLIENT_SECRET": "arm~secret.value"}
     log.write_text("using gce-key-material-42\nclient_secret=arm~secret.value\n")
-    (artifacts / "kubeconfig").write_text("users:\n- user:\n    token: sa-token-zyx987\n    password: p4ssw0rd!\n")
+    (artifacts / "kubeconfig").write_text(
+        "users:\n- user:\n    token: sa-token-zyx987\n    password: p4ssw0rd!\n"
+    )
     (artifacts / "request.json").write_text('{"headers": {"Authorization": "Bearer ya29.a0AfH6SMBxyz"}}')
     record = BuildRecord.open(TARGET, build_id="400", env=env, sink=gcs_sink(fake_gcs), log=quiet)
     record.finish("SUCCESS", metadata=METADATA, artifacts_dir=artifacts, build_log=log)
     stored = b"".join(o.data for o in gcs_objects(fake_gcs.client(), BUCKET).values())
-    for secret in (b"gce-key-material-42", b"arm~secret.value", b"sa-token-zyx987", b"p4ssw0rd!", b"ya29.a0AfH6SMBxyz"):
+    for secret in (
+        b"gce-key-material-42",
+        b"arm~secret.value",
+        b"sa-token-zyx987",
+        b"p4ssw0rd!",
+        b"ya29.a0AfH6SMBxyz",
+    ):
         assert secret not in stored, secret
     assert b"[REDACTED]" in stored
 
@@ -95,18 +105,22 @@ def test_seeded_secrets_never_reach_the_bucket(fake_gcs, sample_run):
 def test_missing_bucket_is_one_clear_error(fake_gcs):
     sink = GCSSink("no-such-bucket", client=fake_gcs.client(), retry=make_retry(0.01, 0.1, 2.0, 5.0))
     with pytest.raises(SinkError, match="bucket 'no-such-bucket' does not exist"):
-        BuildRecord.open(ResultsTarget("gs", "no-such-bucket", "logs/j"), build_id="1", env={}, sink=sink, log=quiet)
+        BuildRecord.open(
+            ResultsTarget("gs", "no-such-bucket", "logs/j"), build_id="1", env={}, sink=sink, log=quiet
+        )
 
 
 def test_build_id_not_above_the_buckets_latest_is_refused(fake_gcs, sample_run):
     artifacts, log = sample_run
     sink = gcs_sink(fake_gcs)
     BuildRecord.open(TARGET, build_id="500", env={}, sink=sink, log=quiet).finish(
-        "FAILURE", metadata=METADATA, artifacts_dir=artifacts, build_log=log)
+        "FAILURE", metadata=METADATA, artifacts_dir=artifacts, build_log=log
+    )
     blob = fake_gcs.client().bucket(BUCKET).blob("logs/ci-fedtest-kind/latest-build.txt")
     assert blob.download_as_text().strip() == "500"
     with pytest.raises(Exception, match="not greater than the job's latest build 500"):
         BuildRecord.open(TARGET, build_id="499", env={}, sink=gcs_sink(fake_gcs), log=quiet)
-    finished = json.loads(fake_gcs.client().bucket(BUCKET).blob(
-        "logs/ci-fedtest-kind/500/finished.json").download_as_bytes())
+    finished = json.loads(
+        fake_gcs.client().bucket(BUCKET).blob("logs/ci-fedtest-kind/500/finished.json").download_as_bytes()
+    )
     assert finished["passed"] is False and finished["result"] == "FAILURE"

@@ -90,7 +90,9 @@ def test_abort_with_nothing_produced_still_finishes_the_build(tmp_path):
 
 def test_lint_failure_fails_the_verdict_but_everything_is_uploaded(tmp_path, sample_run):
     artifacts, log = sample_run
-    (artifacts / "junit_02.xml").write_text("<testsuite name='x'><testcase name='a'/></testsuite><testsuite/>")
+    (artifacts / "junit_02.xml").write_text(
+        "<testsuite name='x'><testcase name='a'/></testsuite><testsuite/>"
+    )
     (artifacts / "junit_03.xml").write_text("")
     record = BuildRecord.open(str(tmp_path / "r"), job="j", build_id="5", env={}, log=lambda _: None)
     report = record.finish("SUCCESS", metadata=METADATA, artifacts_dir=artifacts, build_log=log)
@@ -112,13 +114,21 @@ def test_seeded_secrets_never_reach_the_folder(tmp_path, sample_run):
         "users:\n- name: admin\n  user:\n    token: kubetoken-abcdef\n"
         "    client-key-data: LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==\n"
     )
-    (artifacts / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n")
+    (artifacts / "key.pem").write_text(
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n"
+    )
     (artifacts / "env.txt").write_text("token is ghp_tokenvalue123456 ok\n")
     record = BuildRecord.open(str(tmp_path / "r"), job="j", build_id="9", env=env, log=lambda _: None)
     report = record.finish("SUCCESS", metadata=METADATA, artifacts_dir=artifacts, build_log=log)
     everything = b"".join(snapshot(tmp_path / "r").values())
-    for secret in (b"azure-secret-value-1", b"ghp_tokenvalue123456", b"eyJhbGciOiJSUzI1NiJ9", b"kubetoken-abcdef",
-                   b"LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==", b"MIIEvQIBADANBg"):
+    for secret in (
+        b"azure-secret-value-1",
+        b"ghp_tokenvalue123456",
+        b"eyJhbGciOiJSUzI1NiJ9",
+        b"kubetoken-abcdef",
+        b"LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==",
+        b"MIIEvQIBADANBg",
+    ):
         assert secret not in everything, secret
     assert report.scrub.redacted >= 6
     assert b"secret values redacted" in (tmp_path / "r/logs/j/9/build-log.txt").read_bytes()
@@ -142,8 +152,15 @@ def test_parse_results(results, job, expected):
 
 @pytest.mark.parametrize(
     ("results", "job"),
-    [("gs://", "a"), ("gs:///logs/a", None), ("s3://b/logs/a", None), ("gs://bkt", None), ("/tmp/x", None),
-     ("gs://bkt/logs/a b", None), ("", "a")],
+    [
+        ("gs://", "a"),
+        ("gs:///logs/a", None),
+        ("s3://b/logs/a", None),
+        ("gs://bkt", None),
+        ("/tmp/x", None),
+        ("gs://bkt/logs/a b", None),
+        ("", "a"),
+    ],
 )
 def test_parse_results_refuses(results, job):
     with pytest.raises(ConfigError):
