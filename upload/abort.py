@@ -34,6 +34,11 @@ Wiring into pytest (conftest.py), in short:
         else:
             record.finish(verdict, metadata=meta, artifacts_dir=artifacts, build_log=log)
         controller.uninstall()
+
+Under pytest-xdist, install the controller in the controller process only (not when
+PYTEST_XDIST_WORKER is set) and let workers ignore SIGINT/SIGTERM (signal.SIG_IGN in
+pytest_configure), so one process decides: `dsession.shouldstop` makes xdist shut workers down after
+their current test, then pytest_sessionfinish runs in the controller as above.
 """
 
 from __future__ import annotations
