@@ -1,0 +1,7 @@
+"""`python -m upload`: see upload/cli.py."""
+
+import sys
+
+from upload.cli import main
+
+sys.exit(main())

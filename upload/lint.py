@@ -1,0 +1,273 @@
+"""Lint results before upload against what TestGrid, Kettle and Deck actually accept (spec §1.2, §2-4, §10).
+
+Findings are reported and fail the run's verdict; they never stop what exists from being uploaded.
+Checked: every JUnit parses, is UTF-8, is under 100 MB, lies directly in artifacts/ and is named
+junit*.xml; a `<testsuites>` or single `<testsuite>` root (several top-level suites without a wrapper
+lose all but the first, silently); no empty JUnit; named suites; skips and failures with messages;
+case names unique across files; started.json / finished.json types.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from upload import layout
+
+MAX_JUNIT_BYTES = 100 * 1024 * 1024
+SNIFF_XML_BYTES = 10 * 1024 * 1024
+_DECLARED_ENCODING = re.compile(rb"^\s*<\?xml[^>]*encoding\s*=\s*[\"']([^\"']+)[\"']")
+_JUNK_AFTER_ROOT = 9  # expat XML_ERROR_JUNK_AFTER_DOC_ELEMENT
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem: which file and what is wrong (and what readers will do with it)."""
+
+    where: str
+    problem: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.problem}"
+
+
+def is_junit_name(name: str) -> bool:
+    """TestGrid's rule: junit<anything>.xml, or Bazel's test.xml."""
+    return bool(layout.JUNIT_NAME_RE.match(name)) or name == "test.xml"
+
+
+class _Scan:
+    """XMLParser target: walks the JUnit structure without building a tree or keeping test output."""
+
+    def __init__(self) -> None:
+        self.root: str | None = None
+        self.stack: list[str] = []
+        self.suites: list[tuple[str, list[bool]]] = []  # (name, [has direct cases])
+        self.unnamed_suites = 0
+        self.names: list[str] = []
+        self.problems: list[str] = []
+        self.case: str | None = None
+        self.outcomes: dict[str, tuple[str, str]] = {}
+        self.capture: str | None = None
+        self.message = ""
+        self.text: list[str] = []
+
+    def start(self, tag: str, attrib: dict[str, str]) -> None:
+        parent = self.stack[-1] if self.stack else None
+        self.stack.append(tag)
+        if self.root is None:
+            self.root = tag
+        if tag == "testsuite" and parent in (None, "testsuites", "testsuite"):
+            self.suites.append((attrib.get("name", ""), [False]))
+        elif tag == "testcase" and parent in ("testsuite", "testsuites") and self.case is None:
+            if parent == "testsuite":
+                self.suites[-1][1][0] = True
+            self.case, self.outcomes = attrib.get("name", ""), {}
+        elif tag in ("skipped", "failure", "error") and parent == "testcase" and self.case is not None:
+            self.capture, self.message, self.text = tag, (attrib.get("message") or "").strip(), []
+
+    def data(self, text: str) -> None:
+        if self.capture is not None:
+            self.text.append(text)
+
+    def end(self, tag: str) -> None:
+        self.stack.pop()
+        if tag == self.capture:
+            self.outcomes[tag] = (self.message, "".join(self.text).strip())
+            self.capture = None
+        elif tag == "testcase" and self.case is not None and (not self.stack or self.stack[-1] != "testcase"):
+            self._case_done(self.case)
+            self.case = None
+        elif tag == "testsuite" and self.suites and self.case is None:
+            name, has_cases = self.suites.pop()
+            if has_cases[0] and not name.strip():
+                self.unnamed_suites += 1
+
+    def _case_done(self, name: str) -> None:
+        if not name.strip():
+            self.problems.append("a <testcase> without a name")
+        self.names.append(".".join([s for s, _ in self.suites if s] + [name]))
+        if "skipped" in self.outcomes:
+            message, body = self.outcomes["skipped"]
+            if not body and message.lower() in ("", "skipped"):
+                self.problems.append(f"skipped case {name!r} has no reason: TestGrid drops its row")
+        for tag in ("failure", "error"):
+            if tag in self.outcomes and not any(self.outcomes[tag]):
+                self.problems.append(f"<{tag}> of {name!r} has no message: say what failed")
+
+    def close(self) -> _Scan:
+        return self
+
+
+def _scan(where: str, data: bytes) -> tuple[_Scan | None, list[Finding]]:
+    if not data.strip():
+        return None, [Finding(where, "empty JUnit file: TestGrid reads it as zero tests, silently")]
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        return None, [Finding(where, f"not UTF-8 (byte {err.start}): TestGrid marks the build malformed")]
+    declared = _DECLARED_ENCODING.match(data)
+    if declared and declared.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
+        return None, [Finding(where, f"declares encoding {declared.group(1).decode()!r}: write UTF-8")]
+    parser = ET.XMLParser(target=_Scan())
+    try:
+        parser.feed(data)
+        return parser.close(), []
+    except ET.ParseError as err:
+        if err.code == _JUNK_AFTER_ROOT and b"<testsuite" in data[data.find(b"</testsuite>") + 12 :]:
+            problem = (
+                "several top-level <testsuite> without a <testsuites> wrapper: "
+                "TestGrid reads only the first suite, silently"
+            )
+            return None, [Finding(where, problem)]
+        return None, [Finding(where, f"does not parse as XML ({err}): TestGrid marks the build malformed")]
+
+
+def lint_junit(where: str, data: bytes) -> tuple[list[Finding], list[str]]:
+    """Findings for one JUnit document, and its row names (suite names joined by '.', then the case)."""
+    if len(data) >= MAX_JUNIT_BYTES:
+        return [Finding(where, f"{len(data)} bytes: TestGrid rejects JUnit files of 100 MB or more")], []
+    scan, findings = _scan(where, data)
+    if scan is None:
+        return findings, []
+    if scan.root not in ("testsuites", "testsuite"):
+        problem = f"root element <{scan.root}>: TestGrid accepts only <testsuites> or <testsuite>"
+        return [Finding(where, problem)], []
+    unnamed = "a <testsuite> without a name: name it, the name prefixes every TestGrid row"
+    findings += [Finding(where, unnamed)] * scan.unnamed_suites
+    findings += [Finding(where, problem) for problem in scan.problems]
+    if not scan.names:
+        findings.append(
+            Finding(where, "no test cases: a run that wrote an empty JUnit file is almost always a bug")
+        )
+    return findings, scan.names
+
+
+def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool = True) -> list[Finding]:
+    """Lint the files of an artifacts folder, given as (path relative to artifacts/, local path)."""
+    findings: list[Finding] = []
+    owners: dict[str, str] = {}
+    files = list(files)
+    if require_junit and not any(is_junit_name(rel.rsplit("/", 1)[-1]) for rel, _ in files):
+        findings.append(Finding("artifacts/", "no junit*.xml file: TestGrid will show no test rows"))
+    for relative, path in files:
+        where = f"artifacts/{relative}"
+        base = relative.rsplit("/", 1)[-1]
+        if not base.lower().endswith(".xml"):
+            continue
+        try:
+            size = path.stat().st_size
+            junit = is_junit_name(base)
+            if not junit and size > SNIFF_XML_BYTES:
+                continue
+            data = path.read_bytes() if size < MAX_JUNIT_BYTES else b""
+        except OSError as err:
+            findings.append(Finding(where, f"cannot read: {err.strerror or err}"))
+            continue
+        if not junit:
+            head = data[:4096]
+            if b"<testsuite" in head:
+                findings.append(
+                    Finding(where, "JUnit content in a file TestGrid ignores: name it junit_<context>.xml")
+                )
+            continue
+        if "/" in relative:
+            findings.append(
+                Finding(where, "JUnit below artifacts/: Kettle reads only files directly in artifacts/")
+            )
+        if size >= MAX_JUNIT_BYTES:
+            findings.append(Finding(where, f"{size} bytes: TestGrid rejects JUnit files of 100 MB or more"))
+            continue
+        file_findings, names = lint_junit(where, data)
+        findings += file_findings
+        for name in names:
+            if name in owners:
+                other = owners[name]
+                same = "twice in this file" if other == where else f"also in {other}"
+                findings.append(
+                    Finding(where, f"duplicate case name {name!r} ({same}): TestGrid merges them")
+                )
+            else:
+                owners[name] = where
+    return findings
+
+
+def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, Path]]:
+    """(relative name, path) for every regular file under artifacts_dir, sorted.
+
+    A folder that cannot be read raises OSError, or becomes a finding when `errors` is given: an
+    unreadable folder is never skipped silently.
+    """
+
+    def failed(err: OSError) -> None:
+        if errors is None:
+            raise err
+        errors.append(Finding(str(err.filename), f"cannot read: {err.strerror or err}"))
+
+    found = []
+    for folder, _dirs, names in os.walk(artifacts_dir, onerror=failed):
+        for name in names:
+            path = Path(folder, name)
+            if path.is_file():
+                found.append((path.relative_to(artifacts_dir).as_posix(), path))
+    return sorted(found)
+
+
+def _document(where: str, path: Path) -> tuple[object, list[Finding]]:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        return None, [Finding(where, f"cannot read: {err.strerror or err}")]
+    if not raw.strip():
+        return None, [Finding(where, "zero bytes: TestGrid marks the build malformed")]
+    try:
+        return json.loads(raw.decode("utf-8")), []
+    except (UnicodeDecodeError, ValueError) as err:
+        return None, [Finding(where, f"not UTF-8 JSON ({err}): TestGrid shows a tool failure")]
+
+
+def lint_documents(started: object | None, finished: object | None) -> list[Finding]:
+    """Type checks of started.json / finished.json documents (already loaded)."""
+    findings = (
+        [Finding(layout.STARTED, p) for p in layout.started_problems(started)] if started is not None else []
+    )
+    if finished is not None:
+        start_ts = started.get("timestamp") if isinstance(started, dict) else None
+        start_ts = start_ts if isinstance(start_ts, int) and not isinstance(start_ts, bool) else None
+        findings += [Finding(layout.FINISHED, p) for p in layout.finished_problems(finished, start_ts)]
+    return findings
+
+
+def lint_build(build_dir: Path) -> list[Finding]:
+    """Lint one build folder (started.json, finished.json, artifacts/)."""
+    findings: list[Finding] = []
+    started = finished = None
+    if (build_dir / layout.STARTED).exists():
+        started, found = _document(layout.STARTED, build_dir / layout.STARTED)
+        findings += found
+    else:
+        findings.append(Finding(layout.STARTED, "missing: every build needs started.json"))
+    if (build_dir / layout.FINISHED).exists():
+        finished, found = _document(layout.FINISHED, build_dir / layout.FINISHED)
+        findings += found
+    findings += lint_documents(started, finished)
+    artifacts = build_dir / layout.ARTIFACTS
+    if artifacts.is_dir():
+        findings += lint_artifact_files(artifact_files(artifacts))
+    stray = [p.name for p in build_dir.iterdir() if p.is_file() and is_junit_name(p.name)]
+    findings += [
+        Finding(name, "JUnit outside artifacts/: Kettle and Spyglass do not read it") for name in stray
+    ]
+    return findings
+
+
+def lint_path(path: Path) -> list[Finding]:
+    """A build folder (has started.json or artifacts/) or a bare artifacts folder of JUnit files."""
+    if (path / layout.STARTED).exists() or (path / layout.ARTIFACTS).is_dir():
+        return lint_build(path)
+    return lint_artifact_files(artifact_files(path))

@@ -1,0 +1,332 @@
+"""The build record: one run, written in the test-history layout, in the order readers need.
+
+    record = BuildRecord.open("gs://bucket/logs/my-job")       # or a folder; writes started.json
+    ...run the tests, write <artifacts>/junit_01.xml with upload.junit.write_junit...
+    report = record.finish("SUCCESS", metadata={...}, artifacts_dir=artifacts, build_log=log_path)
+    # or, on SIGTERM/SIGINT/deadline: record.abort(metadata=..., artifacts_dir=..., build_log=...)
+
+`open` reads the job's latest-build.txt, refuses an id that is not greater, then claims the build by
+creating started.json write-once: a duplicate build is refused before anything is written.
+`finish`/`abort` lint, scrub and upload artifacts + build-log.txt in parallel, then finished.json, then
+latest-build.txt last. Lint findings and failed uploads turn SUCCESS into FAILURE (the verdict must be
+true) but never stop the rest from being uploaded. SIGKILL leaves started.json alone: TestGrid shows the
+build as running, then failed after 24 h, never green.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from upload import layout, lint
+from upload.errors import ConfigError, DuplicateBuild, SinkError
+from upload.scrub import Scrubber, ScrubReport
+from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
+
+LINT_REPORT = "fedtest-lint.txt"
+
+
+@dataclass(frozen=True)
+class ResultsTarget:
+    """Where results go: a bucket (`gs`) or a folder (`local`), and the job's directory in it."""
+
+    scheme: str
+    location: str
+    job_prefix: str
+
+    @property
+    def job(self) -> str:
+        return self.job_prefix.rsplit("/", 1)[-1]
+
+    @property
+    def url(self) -> str:
+        base = f"gs://{self.location}" if self.scheme == "gs" else self.location.rstrip("/")
+        return f"{base}/{self.job_prefix}"
+
+    def sink(self) -> Sink:
+        return GCSSink(self.location) if self.scheme == "gs" else LocalSink(Path(self.location))
+
+
+def parse_results(results: str, job: str | None = None) -> ResultsTarget:
+    """`gs://bucket/logs/<job>`, `gs://bucket[/root]` with --job, or a folder (bucket layout under it)."""
+    text = (results or "").strip()
+    if not text:
+        raise ConfigError("no results target", "pass --results gs://bucket/logs/<job> or --results DIR")
+    if job is not None:
+        layout.check_job_name(job)
+    if "://" not in text:
+        if not job:
+            raise ConfigError("no job name for the results folder", "pass --job NAME (or set JOB_NAME)")
+        return ResultsTarget("local", text, f"logs/{job}")
+    url = urlparse(text)
+    if url.scheme != "gs":
+        raise ConfigError(f"unsupported results URL {text!r}", "use gs://bucket/logs/<job> or a local folder")
+    if not url.netloc:
+        raise ConfigError(f"no bucket in {text!r}", "use gs://<bucket>/logs/<job>")
+    path = url.path.strip("/")
+    if not path:
+        if not job:
+            raise ConfigError(f"no job in {text!r}", "use gs://<bucket>/logs/<job> or pass --job NAME")
+        return ResultsTarget("gs", url.netloc, f"logs/{job}")
+    last = path.rsplit("/", 1)[-1]
+    if job and last != job:
+        path = f"{path}/{job}"  # gs://bucket/logs plus --job
+    layout.check_job_name(path.rsplit("/", 1)[-1])
+    return ResultsTarget("gs", url.netloc, path)
+
+
+@dataclass
+class PublishReport:
+    """What finish/abort did. `result` is the verdict written to finished.json."""
+
+    url: str
+    result: str
+    findings: list[lint.Finding] = field(default_factory=list)
+    upload_failures: list[tuple[str, str]] = field(default_factory=list)
+    scrub: ScrubReport = field(default_factory=ScrubReport)
+    uploaded: int = 0
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return self.result == "SUCCESS"
+
+
+def _size(item: tuple[str, Path | bytes, str]) -> int:
+    data = item[1]
+    try:
+        return data.stat().st_size if isinstance(data, Path) else len(data)
+    except OSError:
+        return 0  # unreadable: its upload reports the error
+
+
+def _json_bytes(doc: Mapping) -> bytes:
+    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
+
+
+class BuildRecord:
+    """One build in the results target. Create it with `BuildRecord.open`."""
+
+    def __init__(
+        self,
+        sink: Sink,
+        location: layout.BuildLocation,
+        started: dict,
+        url: str,
+        scrubber: Scrubber,
+        log: Callable[[str], None],
+    ) -> None:
+        self.sink = sink
+        self.location = location
+        self.started = started
+        self.url = url
+        self.scrubber = scrubber
+        self.log = log
+        self.closed = False
+        self._lock = threading.Lock()
+
+    @property
+    def build_id(self) -> str:
+        return self.location.build
+
+    @property
+    def started_at(self) -> int:
+        return int(self.started["timestamp"])
+
+    @classmethod
+    def open(
+        cls,
+        results: str | ResultsTarget,
+        *,
+        job: str | None = None,
+        build_id: str | None = None,
+        env: Mapping[str, str] | None = None,
+        started_at: int | None = None,
+        node: str | None = None,
+        repos: Mapping[str, str] | None = None,
+        repo_commit: str | None = None,
+        sink: Sink | None = None,
+        log: Callable[[str], None] = print,
+    ) -> BuildRecord:
+        """Claim the build and write started.json. Raises ConfigError, DuplicateBuild or SinkError."""
+        env = os.environ if env is None else env
+        target = results if isinstance(results, ResultsTarget) else parse_results(results, job)
+        start = int(time.time()) if started_at is None else started_at
+        build = layout.choose_build_id(build_id, env, start)
+        location = layout.BuildLocation(target.job_prefix, build)
+        started = layout.started_document(
+            start,
+            node=node or env.get("NODE_NAME") or socket.gethostname(),
+            repos=repos,
+            repo_commit=repo_commit,
+        )
+        sink = sink or target.sink()
+        url = f"{target.url}/{build}"
+        layout.check_newer_than_latest(build, sink.read_text(location.latest_build))
+        try:
+            sink.create(location.started, _json_bytes(started), "application/json")
+        except ObjectExists as err:
+            raise DuplicateBuild(
+                f"build {build} of job {location.job} already exists at {url}",
+                "use a new --build-id; builds are write-once",
+            ) from err
+        log(f"fedtest: results: {url}")
+        return cls(sink, location, started, url, Scrubber(env), log)
+
+    def finish(
+        self,
+        result: str,
+        *,
+        metadata: Mapping[str, str] | None = None,
+        artifacts_dir: Path | None = None,
+        build_log: Path | None = None,
+        budget_seconds: float | None = None,
+    ) -> PublishReport:
+        """Lint, scrub and upload; then finished.json; then latest-build.txt. Returns the report."""
+        if result not in layout.RESULTS:
+            raise ConfigError(
+                f"result {result!r} is not one of {', '.join(layout.RESULTS)}", "pass one of those"
+            )
+        with self._lock:
+            if self.closed:
+                raise ConfigError(
+                    f"build {self.build_id} is already finished", "finish or abort a record once"
+                )
+            self.closed = True
+        began = time.monotonic()
+        if budget_seconds is not None:
+            self.sink.set_budget(budget_seconds)
+        report = PublishReport(url=self.url, result=result)
+        files, report.findings = self._artifact_files(artifacts_dir, build_log)
+        uploads: list[tuple[str, Path | bytes, str]] = [
+            (self.location.artifact(rel), path, layout.content_type(rel)) for rel, path in files
+        ]
+        if build_log is not None:
+            uploads.append((self.location.build_log, build_log, "text/plain"))
+        uploads.sort(key=_size, reverse=True)  # largest first: no big file left alone at the end
+        with ThreadPoolExecutor(max_workers=max(1, self.sink.workers)) as pool:
+            uploader = _Uploader(self, report)
+            futures = [pool.submit(uploader.one, item) for item in uploads]
+            # Lint while the uploads run: it only decides the verdict and adds a report artifact.
+            report.findings += lint.lint_artifact_files(files) + lint.lint_documents(self.started, None)
+            if report.findings:
+                text = "".join(f"{f}\n" for f in report.findings).encode()
+                futures.append(
+                    pool.submit(uploader.one, (self.location.artifact(LINT_REPORT), text, "text/plain"))
+                )
+                self.log(f"fedtest: lint: {len(report.findings)} problems (see artifacts/{LINT_REPORT})")
+            for future in futures:
+                future.result()
+        verdict = result
+        if result == "SUCCESS" and (report.findings or report.upload_failures):
+            verdict = "FAILURE"
+        meta = {k: str(v) for k, v in (metadata or {}).items()}
+        meta["redacted-values"] = str(report.scrub.redacted)
+        if report.findings:
+            meta["lint-findings"] = str(len(report.findings))
+        if report.upload_failures:
+            meta["upload-failures"] = str(len(report.upload_failures))
+        meta["upload-seconds"] = f"{time.monotonic() - began:.1f}"
+        finished = layout.finished_document(max(int(time.time()), self.started_at), verdict, meta)
+        try:
+            self.sink.create(self.location.finished, _json_bytes(finished), "application/json")
+        except ObjectExists as err:
+            raise DuplicateBuild(
+                f"{self.url} was finished by another run", "use a new --build-id; builds are write-once"
+            ) from err
+        self._advance_latest()
+        report.result = verdict
+        report.seconds = time.monotonic() - began
+        self.log(f"fedtest: {report.scrub.summary()}")
+        self.log(f"fedtest: published {report.uploaded} objects, result {verdict}: {self.url}")
+        return report
+
+    def abort(
+        self,
+        *,
+        reason: str = "aborted",
+        metadata: Mapping[str, str] | None = None,
+        artifacts_dir: Path | None = None,
+        build_log: Path | None = None,
+        budget_seconds: float | None = None,
+    ) -> PublishReport:
+        """Publish what exists with result ABORTED (passed false), then latest-build.txt."""
+        meta = dict(metadata or {})
+        meta["abort-reason"] = reason
+        return self.finish(
+            "ABORTED",
+            metadata=meta,
+            artifacts_dir=artifacts_dir,
+            build_log=build_log,
+            budget_seconds=budget_seconds,
+        )
+
+    def _artifact_files(
+        self, artifacts_dir: Path | None, build_log: Path | None
+    ) -> tuple[list[tuple[str, Path]], list[lint.Finding]]:
+        """Every file under artifacts_dir except the build log and results this folder sink holds."""
+        if artifacts_dir is None:
+            return [], []
+        artifacts_dir = Path(artifacts_dir)
+        if not artifacts_dir.is_dir():
+            return [], [
+                lint.Finding(str(artifacts_dir), "artifacts folder missing: nothing but the log uploaded")
+            ]
+        skip = []
+        results_root = self.sink.local_path(self.location.job_prefix.split("/", 1)[0])
+        if results_root is not None:
+            skip.append(results_root.resolve())
+        log_path = build_log.resolve() if build_log is not None else None
+        files: list[tuple[str, Path]] = []
+        unreadable: list[lint.Finding] = []
+        for rel, path in lint.artifact_files(artifacts_dir, unreadable):
+            resolved = path.resolve()
+            if resolved == log_path or any(resolved.is_relative_to(s) for s in skip):
+                continue
+            files.append((rel, path))
+        return files, unreadable
+
+    def _advance_latest(self) -> None:
+        """latest-build.txt last, and never backwards (a newer build may have finished meanwhile)."""
+        current = self.sink.read_text(self.location.latest_build)
+        current = (current or "").strip()
+        if current.isdigit() and int(current) > int(self.build_id):
+            return
+        self.sink.replace(self.location.latest_build, f"{self.build_id}\n".encode(), "text/plain", NO_CACHE)
+
+
+class _Uploader:
+    """Scrubs and creates one object per call (from pool threads); failures are recorded, never raised."""
+
+    def __init__(self, record: BuildRecord, report: PublishReport) -> None:
+        self.record = record
+        self.report = report
+        self.lock = threading.Lock()
+
+    def one(self, item: tuple[str, Path | bytes, str]) -> None:
+        key, data, content_type = item
+        local = ScrubReport()
+        try:
+            payload = self.record.scrubber.scrub_file(data, local) if isinstance(data, Path) else data
+            if key == self.record.location.build_log and isinstance(payload, bytes):
+                payload += (
+                    f"\nfedtest: build log scrubbed: {local.redacted} secret values redacted\n".encode()
+                )
+            self.record.sink.create(key, payload, content_type)
+            with self.lock:
+                self.report.uploaded += 1
+        except (SinkError, OSError) as err:
+            message = str(err) if isinstance(err, SinkError) else f"cannot read: {err.strerror or err}"
+            with self.lock:
+                self.report.upload_failures.append((key, message))
+            self.record.log(f"fedtest: upload failed: {key}: {message}")
+        with self.lock:
+            self.report.scrub.add(local)

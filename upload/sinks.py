@@ -1,0 +1,279 @@
+"""Where a build goes: a local folder (the exact bucket layout under it) or a GCS bucket.
+
+Build objects are write-once: `create` refuses an existing object (GCS `if_generation_match=0`, locally a
+hard link, which fails if the name exists), so a second run with the same job and build id cannot
+overwrite anything. GCS calls retry with exponential backoff on 429/5xx/connection errors through
+google-api-core's Retry (the storage library's own predicate). A retried write that already landed
+comes back as 412; the writer token stored in the object's metadata tells our own write from another run's.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+import uuid
+from abc import ABC, abstractmethod
+from pathlib import Path
+
+from upload.errors import CredentialsError, SinkError
+
+WRITER_KEY = "fedtest-writer"
+GZIP_TYPES = ("text/plain", "application/xml", "application/json")
+NO_CACHE = "no-cache, max-age=0, no-transform"
+Data = bytes | Path
+
+
+class ObjectExists(SinkError):
+    """A write-once object is already there (written by another run)."""
+
+
+class Sink(ABC):
+    """A bucket or a folder that holds objects by name."""
+
+    url: str
+    workers: int = 16
+
+    @abstractmethod
+    def read_text(self, key: str) -> str | None:
+        """The object's text, or None when it does not exist."""
+
+    @abstractmethod
+    def create(self, key: str, data: Data, content_type: str) -> None:
+        """Write a new object; raise ObjectExists when the name is taken."""
+
+    @abstractmethod
+    def replace(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+        """Write an object that may exist already (latest-build.txt only)."""
+
+    def local_path(self, key: str) -> Path | None:
+        """The file that holds object `key` when the sink is a folder; None for buckets."""
+        return None
+
+    def set_budget(self, seconds: float) -> None:  # noqa: B027 - optional hook
+        """Cap how long any one call may keep retrying (the abort path has a reserved budget)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+
+class LocalSink(Sink):
+    """The bucket layout under a folder: object `a/b/c` is the file `<root>/a/b/c`."""
+
+    def __init__(self, root: Path, workers: int = 8) -> None:
+        self.root = Path(root)
+        self.url = str(self.root)
+        self.workers = workers
+        if self.root.exists() and not self.root.is_dir():
+            raise SinkError(
+                f"results folder {self.root} is a file", "pass a folder (or a gs:// URL) to --results"
+            )
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*key.split("/"))
+
+    def read_text(self, key: str) -> str | None:
+        try:
+            return self._path(key).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return None
+        except (OSError, UnicodeDecodeError) as err:
+            raise SinkError(
+                f"cannot read {self._path(key)}: {err.strerror or err}", "check the folder"
+            ) from err
+
+    def _staged(self, target: Path, data: Data) -> Path:
+        """Write the bytes next to the target first, so a crash never leaves half an object."""
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+            with os.fdopen(fd, "wb") as out:
+                if isinstance(data, Path):
+                    with data.open("rb") as src:
+                        while chunk := src.read(1 << 20):
+                            out.write(chunk)
+                else:
+                    out.write(data)
+            return Path(tmp)
+        except OSError as err:
+            raise SinkError(
+                f"cannot write under {target.parent}: {err.strerror or err}", "check the folder"
+            ) from err
+
+    def create(self, key: str, data: Data, content_type: str) -> None:
+        target = self._path(key)
+        if target.exists():
+            raise ObjectExists(f"{target} already exists", "use a new build id; builds are write-once")
+        tmp = self._staged(target, data)
+        try:
+            os.link(tmp, target)  # atomic and exclusive, like O_EXCL, but never exposes a partial file
+        except FileExistsError as err:
+            raise ObjectExists(
+                f"{target} already exists", "use a new build id; builds are write-once"
+            ) from err
+        except OSError as err:
+            raise SinkError(f"cannot write {target}: {err.strerror or err}", "check the folder") from err
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def replace(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+        target = self._path(key)
+        tmp = self._staged(target, data)
+        try:
+            os.replace(tmp, target)
+        except OSError as err:
+            tmp.unlink(missing_ok=True)
+            raise SinkError(f"cannot write {target}: {err.strerror or err}", "check the folder") from err
+
+    def local_path(self, key: str) -> Path | None:
+        return self._path(key)
+
+
+def make_retry(initial: float = 1.0, maximum: float = 32.0, multiplier: float = 2.0, timeout: float = 300.0):
+    """The storage library's retry policy (429, 5xx, resets, timeouts) with our backoff and overall budget."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_delay(initial=initial, maximum=maximum, multiplier=multiplier).with_timeout(
+        timeout
+    )
+
+
+class GCSSink(Sink):
+    """A GCS bucket through google-cloud-storage; honours STORAGE_EMULATOR_HOST."""
+
+    def __init__(
+        self, bucket: str, *, client=None, retry=None, timeout: float = 60.0, workers: int = 16
+    ) -> None:
+        from google.api_core import exceptions as api_exceptions
+
+        self._api = api_exceptions
+        self.bucket_name = bucket
+        self.url = f"gs://{bucket}"
+        self.workers = workers
+        self.client = client or self.default_client()
+        self._size_pool(self.client, workers)
+        self.bucket = self.client.bucket(bucket)
+        self.retry = retry or make_retry()
+        self.timeout = timeout
+        self.token = uuid.uuid4().hex
+        self.gzip_min_bytes = 1 << 20
+
+    @staticmethod
+    def default_client():
+        """Application Default Credentials, or anonymous access when STORAGE_EMULATOR_HOST is set."""
+        import google.auth
+        from google.auth import exceptions as auth_exceptions
+        from google.cloud import storage
+
+        if os.environ.get("STORAGE_EMULATOR_HOST"):
+            client = storage.Client(project=os.environ.get("GOOGLE_CLOUD_PROJECT") or "fedtest")
+        else:
+            try:
+                credentials, project = google.auth.default(
+                    scopes=["https://www.googleapis.com/auth/devstorage.read_write"]
+                )
+            except auth_exceptions.GoogleAuthError as err:
+                first = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+                raise CredentialsError(
+                    f"no usable Google credentials ({first.splitlines()[0][:160]})",
+                    "set GOOGLE_APPLICATION_CREDENTIALS, run `gcloud auth application-default login`, "
+                    "or run where a service account is attached",
+                ) from err
+            return storage.Client(project=project or "fedtest", credentials=credentials)
+        return client
+
+    @staticmethod
+    def _size_pool(client, size: int) -> None:
+        """One pooled connection per upload thread (requests keeps 10 by default and drops the rest)."""
+        from requests.adapters import HTTPAdapter
+
+        adapter = HTTPAdapter(pool_connections=size, pool_maxsize=size)
+        client._http.mount("https://", adapter)
+        client._http.mount("http://", adapter)
+
+    def _fail(self, action: str, key: str, err: Exception) -> SinkError:
+        where = f"{self.url}/{key}"
+        if isinstance(err, self._api.NotFound):
+            return SinkError(
+                f"bucket {self.bucket_name!r} does not exist ({action} {where})",
+                "create the bucket or fix --results",
+            )
+        if isinstance(err, (self._api.Forbidden, self._api.Unauthorized)):
+            return CredentialsError(
+                f"permission denied to {action} {where}",
+                "grant the credentials object create/read on the bucket",
+            )
+        if isinstance(err, self._api.RetryError):
+            cause = err.cause or err
+            return SinkError(
+                f"gave up to {action} {where} after retries ({type(cause).__name__})",
+                "check the network and the bucket, then run again",
+            )
+        first = (str(err).splitlines() or [type(err).__name__])[0][:200]
+        return SinkError(f"cannot {action} {where}: {first}", "check the bucket and credentials")
+
+    def read_text(self, key: str) -> str | None:
+        from google.auth import exceptions as auth_exceptions
+
+        try:
+            return self.bucket.blob(key).download_as_bytes(retry=self.retry, timeout=self.timeout).decode()
+        except self._api.NotFound:
+            return None
+        except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError, ValueError) as err:
+            raise self._fail("read", key, err) from err
+
+    def _mine(self, key: str) -> bool:
+        """After a 412: did an earlier attempt of this very write land (response lost on the way back)?"""
+        blob = self.bucket.get_blob(key, retry=self.retry, timeout=self.timeout)
+        return blob is not None and (blob.metadata or {}).get(WRITER_KEY) == self.token
+
+    def create(self, key: str, data: Data, content_type: str) -> None:
+        from google.auth import exceptions as auth_exceptions
+
+        blob = self.bucket.blob(key)
+        blob.metadata = {WRITER_KEY: self.token}
+        if isinstance(data, bytes) and len(data) >= self.gzip_min_bytes and content_type in GZIP_TYPES:
+            # Logs and JUnit shrink 10-100x; readers decompress transparently (spec §1.6).
+            data = gzip.compress(data, compresslevel=1, mtime=0)
+            blob.content_encoding = "gzip"
+        kwargs = {
+            "content_type": content_type,
+            "if_generation_match": 0,
+            "retry": self.retry,
+            "timeout": self.timeout,
+        }
+        try:
+            if isinstance(data, Path):
+                blob.upload_from_filename(str(data), **kwargs)
+            else:
+                blob.upload_from_string(data, **kwargs)
+        except self._api.PreconditionFailed as err:
+            try:
+                if self._mine(key):
+                    return
+            except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError) as err2:
+                raise self._fail("check", key, err2) from err2
+            raise ObjectExists(
+                f"{self.url}/{key} already exists", "use a new build id; builds are write-once"
+            ) from err
+        except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError, ValueError) as err:
+            raise self._fail("write", key, err) from err
+
+    def replace(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+        from google.auth import exceptions as auth_exceptions
+
+        blob = self.bucket.blob(key)
+        if cache_control:
+            blob.cache_control = cache_control
+        try:
+            blob.upload_from_string(data, content_type=content_type, retry=self.retry, timeout=self.timeout)
+        except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError, ValueError) as err:
+            raise self._fail("write", key, err) from err
+
+    def set_budget(self, seconds: float) -> None:
+        seconds = max(seconds, 1.0)
+        self.retry = self.retry.with_timeout(seconds)
+        self.timeout = min(self.timeout, seconds)
+
+    def close(self) -> None:
+        self.client.close()
