@@ -67,9 +67,13 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
         per_call = max(1.0, min(10.0, deadline_seconds - (time.monotonic() - started)))
         try:
             info = client.VersionApi(api).get_code(_request_timeout=per_call)
-            resp = api.call_api("/readyz", "GET", auth_settings=["BearerToken"],
-                                _preload_content=False, _request_timeout=per_call)
-            body = resp.data.decode("utf-8", "replace").strip()
+            # kubernetes>=35 clients: serialize (adds auth) then call; non-2xx answers do not raise.
+            method, url, headers, payload, post = api.param_serialize(
+                "GET", "/readyz", auth_settings=["BearerToken"])
+            resp = api.call_api(method, url, headers, payload, post, _request_timeout=per_call)
+            if resp.status in (401, 403):
+                raise ApiException(status=resp.status, reason=resp.reason)
+            body = resp.read().decode("utf-8", "replace").strip()
         except ApiException as err:
             if err.status in (401, 403):
                 raise AuthError(
@@ -106,6 +110,45 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
             f"API server of context {context!r} at {endpoint} not ready within {waited} "
             f"(last: {seen.get('last', 'no answer')})",
             "wait for the control plane or raise the deadline",
+        ) from None
+    finally:
+        api.close()
+
+
+def wait_nodes_ready(kubeconfig: Path, context: str, count: int, deadline_seconds: float) -> list[str]:
+    """Wait until at least `count` nodes report Ready=True; returns their names.
+
+    Listing is retried with google-api-core's Retry (the same backoff as wait_ready): a fresh
+    kubeadm cluster registers nodes one by one, each NotReady until its CNI is up.
+    """
+    api = api_client(kubeconfig, context)
+    endpoint = api.configuration.host
+    seen: dict[str, str] = {}
+
+    def ready_nodes() -> list[str]:
+        try:
+            nodes = client.CoreV1Api(api).list_node(_request_timeout=10).items
+        except ApiException as err:
+            seen["last"] = f"HTTP {err.status}"
+            raise _NotReady() from None
+        ready = [n.metadata.name for n in nodes
+                 if any(c.type == "Ready" and c.status == "True" for c in (n.status.conditions or []))]
+        seen["last"] = f"{len(ready)} of {len(nodes)} nodes Ready, {count} wanted"
+        if len(ready) < count:
+            raise _NotReady()
+        return ready
+
+    retrying = api_retry.Retry(
+        predicate=api_retry.if_exception_type(_NotReady, urllib3.exceptions.HTTPError),
+        initial=0.2, maximum=5.0, multiplier=2.0, timeout=deadline_seconds,
+    )
+    try:
+        return retrying(ready_nodes)()
+    except RetryError:
+        raise DeadlineExceeded(
+            f"nodes of context {context!r} at {endpoint} not Ready within {deadline_seconds:g}s "
+            f"(last: {seen.get('last', 'no answer')})",
+            "look at the nodes' serial console or kubelet logs, or raise the deadline",
         ) from None
     finally:
         api.close()

@@ -31,7 +31,8 @@ def timestamp(moment: dt.datetime) -> str:
     return str(int(moment.timestamp()))
 
 
-def for_cluster(run_id: str, owner: str, cluster: str, created: dt.datetime, ttl: dt.timedelta) -> dict[str, str]:
+def for_cluster(run_id: str, owner: str, cluster: str, created: dt.datetime,
+                ttl: dt.timedelta) -> dict[str, str]:
     return {
         RUN: value(run_id), OWNER: value(owner), CLUSTER: value(cluster),
         CREATED: timestamp(created), EXPIRES: timestamp(created + ttl),

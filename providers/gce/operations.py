@@ -11,7 +11,8 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import requests
-from google.api_core import exceptions as gexc, retry as api_retry
+from google.api_core import exceptions as gexc
+from google.api_core import retry as api_retry
 from google.api_core.exceptions import RetryError
 from google.auth.exceptions import GoogleAuthError
 from google.cloud import compute_v1

@@ -12,9 +12,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from google.api_core.exceptions import NotFound
 from google.cloud import compute_v1
 
-from providers.gce import labels as lbl, operations as ops
+from providers.gce import labels as lbl
+from providers.gce import operations as ops
 from providers.gce.settings import Compute, region_of
 
 KIND_ORDER = ("instance", "firewall", "address", "network")
@@ -75,7 +77,7 @@ class Cloud:
     def check_zone(self, zone: str) -> bool:
         try:
             ops.call(f"look up zone {zone}", lambda: self.compute.zones.get(project=self.project, zone=zone))
-        except ops.gexc.NotFound:
+        except NotFound:
             return False
         return True
 
@@ -95,11 +97,13 @@ class Cloud:
                 target_tags=[names.cluster], description=lbl.to_description(labels),
                 allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[str(api_port)])]),
             compute_v1.Firewall(
-                name=names.internal_firewall, network=network, direction="INGRESS", source_tags=[names.cluster],
-                target_tags=[names.cluster], description=lbl.to_description(labels),
+                name=names.internal_firewall, network=network, direction="INGRESS",
+                source_tags=[names.cluster], target_tags=[names.cluster],
+                description=lbl.to_description(labels),
                 allowed=[compute_v1.Allowed(I_p_protocol=p) for p in ("tcp", "udp", "icmp", "ipip")]),
         ]
-        started = [(rule.name, ops.call(f"create firewall {rule.name}", lambda r=rule: self.compute.firewalls.insert(
+        firewalls = self.compute.firewalls
+        started = [(rule.name, ops.call(f"create firewall {rule.name}", lambda r=rule: firewalls.insert(
             project=self.project, firewall_resource=r))) for rule in rules]
         for name, op in started:
             self._await(op, f"create firewall {name}")
@@ -134,9 +138,10 @@ class Cloud:
 
     def create_instances(self, zone: str, bodies: list[compute_v1.Instance]) -> None:
         """Start every insert first, then await them all, so N VMs boot together."""
+        instances = self.compute.instances
         started = []
         for body in bodies:
-            op = ops.call(f"create instance {body.name} in {zone}", lambda b=body: self.compute.instances.insert(
+            op = ops.call(f"create instance {body.name} in {zone}", lambda b=body: instances.insert(
                 project=self.project, zone=zone, instance_resource=b))
             started.append((body.name, op))
         for name, op in started:
@@ -148,7 +153,8 @@ class Cloud:
         return found.network_interfaces[0].network_i_p
 
     def serial_output(self, zone: str, name: str) -> str:
-        found = ops.call(f"read the serial console of {name}", lambda: self.compute.instances.get_serial_port_output(
+        instances = self.compute.instances
+        found = ops.call(f"read the serial console of {name}", lambda: instances.get_serial_port_output(
             project=self.project, zone=zone, instance=name))
         return found.contents
 

@@ -30,7 +30,8 @@ from providers.base import AuthError, ConfigError, ProviderOptions
 DEFAULT_ZONES = ("europe-west1-b",)
 DEFAULT_IMAGE = "projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64"
 DEFAULT_MACHINE_TYPE = "e2-standard-2"
-KNOWN_OPTIONS = {"project", "zones", "api_cidr", "machine_type", "image", "disk_gb", "api_port", "api_endpoint"}
+KNOWN_OPTIONS = frozenset({
+    "project", "zones", "api_cidr", "machine_type", "image", "disk_gb", "api_port", "api_endpoint"})
 _ZONE = re.compile(r"^[a-z]+(-[a-z]+)?-[a-z]+\d+-[a-z]$")
 _MACHINE_TYPE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -58,12 +59,16 @@ class Settings:
         return self.api_endpoint is not None and urlsplit(self.api_endpoint).hostname in _LOOPBACK
 
     @classmethod
-    def from_options(cls, options: ProviderOptions) -> Settings:
-        """Validate every option up front: one line per problem, before anything is created."""
+    def from_options(cls, options: ProviderOptions, create: bool = True) -> Settings:
+        """Validate every option up front: one line per problem, before anything is created.
+
+        api_cidr is needed only to create; down, leaks and sweep work without it.
+        """
         extra = dict(options.extra)
         unknown = sorted(set(extra) - KNOWN_OPTIONS)
         if unknown:
-            raise ConfigError(f"unknown gce option {unknown[0]!r}", f"use one of: {', '.join(sorted(KNOWN_OPTIONS))}")
+            raise ConfigError(f"unknown gce option {unknown[0]!r}",
+                              f"use one of: {', '.join(sorted(KNOWN_OPTIONS))}")
         project = extra.get("project") or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get(
             "CLOUDSDK_CORE_PROJECT")
         if not project:
@@ -79,13 +84,16 @@ class Settings:
             raise ConfigError(f"{_opt('machine_type')}{machine_type} is not a machine type",
                               f"write it as {_opt('machine_type')}e2-standard-2")
         return cls(
-            project=project, zones=zones, api_cidr=_cidr(extra.get("api_cidr")), machine_type=machine_type,
-            image=extra.get("image", DEFAULT_IMAGE), disk_gb=_int(extra, "disk_gb", 30, 10, 65536),
-            api_port=_int(extra, "api_port", 6443, 1, 65535), api_endpoint=_endpoint(extra.get("api_endpoint")),
+            project=project, zones=zones, api_cidr=_cidr(extra.get("api_cidr"), create),
+            machine_type=machine_type, image=extra.get("image", DEFAULT_IMAGE),
+            disk_gb=_int(extra, "disk_gb", 30, 10, 65536), api_port=_int(extra, "api_port", 6443, 1, 65535),
+            api_endpoint=_endpoint(extra.get("api_endpoint")),
         )
 
 
-def _cidr(raw: str | None) -> str:
+def _cidr(raw: str | None, required: bool) -> str:
+    if not raw and not required:
+        return ""
     if not raw:
         raise ConfigError("no CIDR may reach the cluster API port",
                           f"pass {_opt('api_cidr')}203.0.113.7/32 (your address) or a wider range")
@@ -101,7 +109,8 @@ def _int(extra: dict[str, str], name: str, default: int, low: int, high: int) ->
     if raw is None:
         return default
     if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigError(f"{_opt(name)}{raw} is not a number from {low} to {high}", f"pass e.g. {_opt(name)}{default}")
+        raise ConfigError(f"{_opt(name)}{raw} is not a number from {low} to {high}",
+                          f"pass e.g. {_opt(name)}{default}")
     return int(raw)
 
 

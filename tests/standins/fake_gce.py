@@ -90,6 +90,12 @@ class FakeGCE:
         """`hook(instance)` runs when an instance insert succeeds (the VM "boots")."""
         self.instance_hooks.append(hook)
 
+    def serial_console(self, instance: dict[str, Any]) -> str:
+        """What a booting VM prints: cloud-init echoing its user data (secrets included, as real ones do)."""
+        items = instance.get("metadata", {}).get("items", [])
+        user_data = next((i["value"] for i in items if i["key"] == "user-data"), "")
+        return f"[    0.000000] Linux version 6.8.0-generic\ncloud-init: user-data:\n{user_data}\n"
+
     def all_resources(self) -> list[tuple[str, dict[str, Any]]]:
         with self.lock:
             return ([("network", r) for r in self.networks.values()]
@@ -391,4 +397,7 @@ def _route(fake: FakeGCE, method: str, p: list[str], query: dict[str, list[str]]
             return {"items": found}
         if len(p) == 4:
             return fake.get(p[2], p[1], p[3]) if method == "GET" else fake.delete(p[2], p[1], p[3])
+        if (method, len(p), p[2], p[-1]) == ("GET", 5, "instances", "serialPort"):
+            instance = fake.get("instances", p[1], p[3])
+            return {"kind": "compute#serialPortOutput", "contents": fake.serial_console(instance)}
     raise ApiError(404, "notFound", f"no route for {method} {'/'.join(p)}")
