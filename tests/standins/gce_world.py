@@ -40,8 +40,10 @@ class GCEWorld:
     booted: list[str] = field(default_factory=list)
 
     def extra(self, **overrides: str) -> dict[str, str]:
-        extra = {"project": self.fake.project, "zones": ",".join(self.fake.zones), "api_cidr": "203.0.113.0/24",
-                 "api_endpoint": self.fake.url, "api_port": str(self.front.port)}
+        extra = {
+            "project": self.fake.project, "zones": ",".join(self.fake.zones), "api_cidr": "203.0.113.0/24",
+            "api_endpoint": self.fake.url, "api_port": str(self.front.port),
+        }
         extra.update(overrides)
         return {k: v for k, v in extra.items() if v != ""}
 
