@@ -6,7 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from providers import clusterset, ledger as ledger_mod, options as options_mod, registry
+from providers import clusterset, registry
+from providers import ledger as ledger_mod
+from providers import options as options_mod
 from providers.base import NotImplementedYet, Provider, ProviderError
 
 

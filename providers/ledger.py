@@ -60,7 +60,7 @@ class Ledger:
 
     @classmethod
     def load(cls, path: Path) -> Ledger:
-        if path.is_dir():
+        if path.is_dir() or path.suffix != ".json":
             path = path / FILENAME
         try:
             data = json.loads(path.read_text(encoding="utf-8"))

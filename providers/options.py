@@ -36,7 +36,8 @@ def parse_extra(pairs: Iterable[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise ConfigError(f"--provider-opt {pair!r} is not KEY=VALUE", "write it as --provider-opt region=westeurope")
+            raise ConfigError(f"--provider-opt {pair!r} is not KEY=VALUE",
+                              "write it as --provider-opt region=westeurope")
         extra[key.strip()] = value
     return extra
 

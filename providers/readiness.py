@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import urllib3
+import yaml
 from google.api_core import retry as api_retry
 from google.api_core.exceptions import RetryError
 from kubernetes import client, config
@@ -36,9 +37,10 @@ def check_kubeconfig(kubeconfig: Path, contexts: list[str]) -> None:
         raise ConfigError(f"kubeconfig {kubeconfig} does not exist", "pass --kubeconfig PATH to a readable file")
     try:
         known, _active = config.list_kube_config_contexts(str(kubeconfig))
-    except (ConfigException, OSError, ValueError) as err:
+    except (ConfigException, OSError, ValueError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"kubeconfig {kubeconfig} is not valid ({first})", "fix the file or pass another") from None
+        raise ConfigError(f"kubeconfig {kubeconfig} is not valid ({first})",
+                          "fix the file or pass another") from None
     names = [c["name"] for c in known or []]
     for ctx in contexts:
         if ctx not in names:
@@ -51,9 +53,18 @@ def check_kubeconfig(kubeconfig: Path, contexts: list[str]) -> None:
 def api_client(kubeconfig: Path, context: str) -> client.ApiClient:
     try:
         return config.new_client_from_config(str(kubeconfig), context=context)
-    except (ConfigException, OSError, ValueError) as err:
+    except (ConfigException, OSError, ValueError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ConfigError(f"context {context!r} in {kubeconfig} is unusable ({first})", "fix the kubeconfig") from None
+        raise ConfigError(f"context {context!r} in {kubeconfig} is unusable ({first})",
+                          "fix the kubeconfig") from None
+
+
+def get_raw(api: client.ApiClient, path: str, timeout: float) -> tuple[int, str]:
+    """GET a non-resource path (/readyz, /livez) with the client's own auth; (status, body)."""
+    request = api.param_serialize("GET", path, auth_settings=["BearerToken"])
+    response = api.call_api(*request, _request_timeout=timeout)
+    response.read()
+    return response.status, (response.data or b"").decode("utf-8", "replace").strip()
 
 
 def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readiness:
@@ -67,13 +78,7 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
         per_call = max(1.0, min(10.0, deadline_seconds - (time.monotonic() - started)))
         try:
             info = client.VersionApi(api).get_code(_request_timeout=per_call)
-            # kubernetes>=35 clients: serialize (adds auth) then call; non-2xx answers do not raise.
-            method, url, headers, payload, post = api.param_serialize(
-                "GET", "/readyz", auth_settings=["BearerToken"])
-            resp = api.call_api(method, url, headers, payload, post, _request_timeout=per_call)
-            if resp.status in (401, 403):
-                raise ApiException(status=resp.status, reason=resp.reason)
-            body = resp.read().decode("utf-8", "replace").strip()
+            status, body = get_raw(api, "/readyz", per_call)
         except ApiException as err:
             if err.status in (401, 403):
                 raise AuthError(
@@ -87,8 +92,10 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
             seen["last"] = "connection failed"
             seen.setdefault("connect", str(getattr(err, "reason", err)))
             raise
-        if body != "ok":
-            seen["last"] = f"/readyz said {body[:80]!r}"
+        if status in (401, 403):
+            raise ApiException(status=status, reason=body[:80])
+        if status != 200 or body != "ok":
+            seen["last"] = f"/readyz answered {status} {body[:80]!r}"
             raise _NotReady()
         seen["answered"] = "yes"
         return Readiness(endpoint, info.git_version)

@@ -72,8 +72,12 @@ class StandInCluster:
     def namespaces(self) -> list[str]:
         return sorted(o["metadata"]["name"] for o in self.objects("namespaces"))
 
+    def requests(self) -> list[Any]:
+        """Every request the server has received (kmock Request objects: .method, .url, .params)."""
+        return list(self.emulator)
+
     def requests_to(self, fragment: str) -> int:
-        return sum(1 for r in list(self.emulator.requests) if fragment in str(r.url))
+        return sum(1 for r in self.requests() if fragment in str(r.url))
 
 
 @dataclass
@@ -86,8 +90,9 @@ class KubeStandIn:
     @classmethod
     @contextlib.contextmanager
     def run(cls, names: list[str], version: str = "v1.31.2",
-            status: dict[str, int] | None = None) -> Iterator[KubeStandIn]:
-        """`status` makes a cluster answer every request with that HTTP status (e.g. 401)."""
+            status: dict[str, int] | None = None, not_ready: tuple[str, ...] = ()) -> Iterator[KubeStandIn]:
+        """`status` makes a cluster answer every request with that HTTP status (e.g. 401);
+        clusters in `not_ready` answer /readyz with 500 as an API server does while etcd is down."""
         standin = cls()
         loop = asyncio.new_event_loop()
         standin.loop = loop
@@ -106,7 +111,10 @@ class KubeStandIn:
                         emu << status[name]
                     emu["get /version/"] << version_info(version)
                     emu["get /version"] << version_info(version)
-                    emu["get /readyz"] << b"ok"
+                    if name in not_ready:
+                        emu["get /readyz"] << 500 << b"[-]etcd failed: reason withheld"
+                    else:
+                        emu["get /readyz"] << b"ok"
                     srv = await stack.enter_async_context(kmock.Server(emu))
                     standin.clusters[name] = StandInCluster(name, emu, srv, version)
                 ready.set()

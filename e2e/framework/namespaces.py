@@ -1,0 +1,85 @@
+"""Per-test namespaces: unique, labelled with the run id, deleted within a deadline.
+
+The run-id label is what the end-of-session leak check looks for, so a namespace that
+outlives its test (deletion hung, worker killed) is reported rather than forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import time
+
+import urllib3
+from kubernetes import client, watch
+from kubernetes.client.exceptions import ApiException
+
+RUN_LABEL = "fedtest.io/run-id"
+TEST_ANNOTATION = "fedtest.io/test"
+_MAX = 63
+
+
+def namespace_name(test_id: str) -> str:
+    """A DNS-1123 label from the test's name: readable prefix, random suffix, <= 63 chars."""
+    base = test_id.split("::")[-1].split("[")[0]
+    slug = re.sub(r"[^a-z0-9]+", "-", base.lower()).strip("-") or "test"
+    slug = slug.removeprefix("test-")
+    digest = hashlib.sha1(test_id.encode()).hexdigest()[:4]
+    suffix = f"{digest}{secrets.token_hex(2)}"
+    return f"ft-{slug[: _MAX - len(suffix) - 5].rstrip('-')}-{suffix}"
+
+
+def create(api: client.ApiClient, name: str, run_id: str, test_id: str,
+           labels: dict[str, str] | None = None) -> str:
+    body = client.V1Namespace(
+        metadata=client.V1ObjectMeta(
+            name=name,
+            labels={RUN_LABEL: run_id, **(labels or {})},
+            annotations={TEST_ANNOTATION: test_id[:1000]},
+        )
+    )
+    client.CoreV1Api(api).create_namespace(body, _request_timeout=30)
+    return name
+
+
+def delete(api: client.ApiClient, name: str, deadline_seconds: float) -> bool:
+    """Delete and wait until the namespace is gone; False if it still exists at the deadline."""
+    core = client.CoreV1Api(api)
+    try:
+        core.delete_namespace(name, propagation_policy="Foreground", _request_timeout=30)
+    except ApiException as err:
+        if err.status == 404:
+            return True
+        raise
+    end = time.monotonic() + deadline_seconds
+    selector = f"metadata.name={name}"
+    while True:
+        listing = core.list_namespace(field_selector=selector, _request_timeout=30)
+        if not any(ns.metadata.name == name for ns in listing.items):
+            return True
+        remaining = end - time.monotonic()
+        if remaining <= 0:
+            return False
+        stream = watch.Watch().stream(
+            core.list_namespace, field_selector=selector,
+            resource_version=listing.metadata.resource_version,
+            timeout_seconds=max(1, int(remaining)), _request_timeout=remaining,
+        )
+        try:
+            for event in stream:
+                if event["type"] == "DELETED" and event["object"].metadata.name == name:
+                    return True
+        except ApiException as err:
+            if err.status != 410:  # 410 Gone: our resourceVersion expired; relist above
+                raise
+        except urllib3.exceptions.ReadTimeoutError:
+            pass  # the watch hit its own timeout: relist, then give up at the deadline
+
+
+def of_run(api: client.ApiClient, run_id: str) -> list[str]:
+    """Namespaces labelled with this run id that still exist (Terminating ones included)."""
+    listing = client.CoreV1Api(api).list_namespace(label_selector=f"{RUN_LABEL}={run_id}", _request_timeout=30)
+    # Filter again client-side: a selector the server ignored must not make us blame others' namespaces.
+    return sorted(ns.metadata.name for ns in listing.items
+                  if (ns.metadata.labels or {}).get(RUN_LABEL) == run_id)

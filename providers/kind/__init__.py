@@ -1,0 +1,172 @@
+"""kind clusters on the local container engine, driven through the kind CLI.
+
+Each cluster gets its own kubeconfig file and kind config in the work dir, its own ingress host
+ports, the node image the table pins for the installed kind release, and ingress-nginx installed
+and awaited. `up` is safe to call from the parallel bring-up threads; `down` treats an absent
+cluster as success; every failure is one line naming the problem and the fix.
+
+Provider options (--provider-opt KEY=VALUE):
+  node_image=IMAGE@sha256:...  use this node image instead of the table's
+  engine=docker|podman         the container engine (default: KIND_EXPERIMENTAL_PROVIDER, else found on PATH)
+  ingress=false                skip installing ingress-nginx
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from pathlib import Path
+
+import yaml
+
+from providers.base import Cluster, ClusterSpec, ConfigError, Provider, ProviderError, ProviderOptions
+from providers.kind import images, ingress, tool
+from providers.kind.config import LISTEN_ADDRESS, PortAllocator, cluster_config
+from providers.readiness import api_client, wait_ready
+
+OPTIONS = ("node_image", "engine", "ingress")
+_CREATE_SLACK_SECONDS = 600.0  # image pulls happen before kind's own --wait starts counting
+_DELETE_TIMEOUT_SECONDS = 300.0
+_EXPORT_TIMEOUT_SECONDS = 300.0
+
+
+class KindProvider(Provider):
+    name = "kind"
+
+    def __init__(self, options: ProviderOptions) -> None:
+        super().__init__(options)
+        unknown = sorted(set(options.extra) - set(OPTIONS))
+        if unknown:
+            raise ConfigError(f"kind does not know --provider-opt {', '.join(unknown)}",
+                              f"use only: {', '.join(OPTIONS)}")
+        flag = options.extra.get("ingress", "true").lower()
+        if flag not in ("true", "false"):
+            raise ConfigError(f"--provider-opt ingress={flag} is not true or false", "write ingress=false")
+        self._with_ingress = flag == "true"
+        self._lock = threading.Lock()
+        self._tools: tool.Toolchain | None = None
+        self._ports = PortAllocator()
+
+    def tools(self) -> tool.Toolchain:
+        """kind and its engine, checked once per provider (raises a one-line ConfigError)."""
+        with self._lock:
+            if self._tools is None:
+                self._tools = tool.find(self.options.extra.get("engine"))
+            return self._tools
+
+    def node_image(self, spec: ClusterSpec) -> images.NodeImage:
+        return images.choose(self.tools().kind_version, spec.k8s_version or self.options.k8s_version,
+                             self.options.extra.get("node_image"))
+
+    def plan(self, count: int | None) -> list[ClusterSpec]:
+        """Fail fast, before anything is created, on a missing kind or engine or an unsupported version."""
+        specs = super().plan(count)
+        for spec in specs:
+            self.node_image(spec)
+        return specs
+
+    def kubeconfig_path(self, name: str) -> Path:
+        return self.options.work_dir / f"{name}.kubeconfig"
+
+    def config_path(self, name: str) -> Path:
+        return self.options.work_dir / f"{name}.kind.yaml"
+
+    def up(self, spec: ClusterSpec) -> Cluster:
+        tools = self.tools()
+        image = self.node_image(spec)
+        work_dir = self.options.work_dir
+        work_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ports = self._ports.pair()
+        config_file = self.config_path(spec.name)
+        config_file.write_text(yaml.safe_dump(cluster_config(ports, spec.workers), sort_keys=False),
+                               encoding="utf-8")
+        kubeconfig = self.kubeconfig_path(spec.name)
+        deadline = self.options.deadline_seconds
+        try:
+            tool.run_kind(
+                tools,
+                ["create", "cluster", "--name", spec.name, "--kubeconfig", str(kubeconfig),
+                 "--config", str(config_file), "--image", image.image, "--wait", f"{max(1, int(deadline))}s"],
+                timeout=deadline + _CREATE_SLACK_SECONDS,
+                what=f"kind create cluster {spec.name}",
+                fix=f"check `{tools.engine} info`; if it half-exists: kind delete cluster --name {spec.name}",
+            )
+        except ProviderError:
+            self._ports.release(ports)
+            raise
+        context = f"kind-{spec.name}"
+        ready = wait_ready(kubeconfig, context, deadline)
+        if self._with_ingress:
+            api = api_client(kubeconfig, context)
+            try:
+                ingress.install(api, deadline)
+            finally:
+                api.close()
+        metadata = {
+            "kind_version": tools.kind_version,
+            "engine": tools.engine,
+            "engine_version": tools.engine_version,
+            "node_image": image.image,
+            "kind_config": str(config_file),
+            "ingress_class": ingress.INGRESS_CLASS if self._with_ingress else "",
+            "ingress_host": LISTEN_ADDRESS,
+            "ingress_http_port": str(ports.http),
+            "ingress_https_port": str(ports.https),
+        }
+        return Cluster(spec.name, self.name, kubeconfig, context, ready.endpoint, ready.version, metadata)
+
+    def clusters(self) -> list[str]:
+        """Names of every kind cluster on this engine (`kind get clusters`)."""
+        out = tool.run_kind(self.tools(), ["get", "clusters"], timeout=_DELETE_TIMEOUT_SECONDS,
+                            what="kind get clusters", fix=f"check `{self.tools().engine} info`")
+        return [line.strip() for line in out.splitlines() if line.strip()]
+
+    def down(self, cluster: Cluster) -> None:
+        """Delete the cluster and its kubeconfig; a cluster that is already gone is success."""
+        if cluster.name in self.clusters():
+            tool.run_kind(
+                self.tools(),
+                ["delete", "cluster", "--name", cluster.name,
+                 "--kubeconfig", str(self.kubeconfig_path(cluster.name))],
+                timeout=_DELETE_TIMEOUT_SECONDS,
+                what=f"kind delete cluster {cluster.name}",
+                fix=f"check `{self.tools().engine} ps -a` for {cluster.name}-* containers "
+                    "and retry `python -m providers down`",
+            )
+        for path in (self.kubeconfig_path(cluster.name), self.config_path(cluster.name)):
+            path.unlink(missing_ok=True)
+
+    def is_up(self, cluster: Cluster) -> bool:
+        if cluster.name not in self.clusters():
+            return False
+        try:
+            wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
+        except ProviderError:
+            return False
+        return True
+
+    def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
+        """`kind export logs`: node journals, container logs, kind and engine versions."""
+        dest.mkdir(parents=True, exist_ok=True)
+        try:
+            tool.run_kind(self.tools(), ["export", "logs", str(dest), "--name", cluster.name],
+                          timeout=_EXPORT_TIMEOUT_SECONDS, what=f"kind export logs for {cluster.name}",
+                          fix="check the cluster's node containers still exist")
+        except ProviderError as err:
+            failure = dest / "kind-export-logs-error.txt"
+            failure.write_text(f"{err}\n", encoding="utf-8")
+            return [failure]
+        return sorted(p for p in dest.rglob("*") if p.is_file())
+
+    def leaks(self, run_id: str) -> list[str]:
+        """kind clusters named for `run_id` that still exist."""
+        prefix = self._run_prefix(run_id)
+        return [f"kind cluster {name}" for name in self.clusters() if name.startswith(prefix)]
+
+    def _run_prefix(self, run_id: str) -> str:
+        """The name prefix Provider.plan gives this run's clusters (derived: the scheme lives in base)."""
+        first = Provider(dataclasses.replace(self.options, run_id=run_id)).plan(1)[0].name
+        return first.rsplit("-", 1)[0] + "-"
+
+
+__all__ = ["KindProvider"]

@@ -1,0 +1,98 @@
+"""Install ingress-nginx from the manifest kept next to this module, and wait until it serves.
+
+Applied with the official client (kubernetes.utils.create_from_yaml); objects that already exist
+are accepted, so a repeated install is harmless. The wait is a watch on the controller Deployment
+with one overall deadline: no polling sleeps, and a timeout says what was last seen.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import urllib3
+import yaml
+from kubernetes import client, utils, watch
+
+from providers.base import ClusterUnreachable, DeadlineExceeded, ProviderError
+
+MANIFEST = Path(__file__).with_name("ingress-nginx.yaml")
+NAMESPACE = "ingress-nginx"
+CONTROLLER = "ingress-nginx-controller"
+INGRESS_CLASS = "nginx"
+
+
+def manifest_objects() -> list[dict[str, Any]]:
+    return [doc for doc in yaml.safe_load_all(MANIFEST.read_text(encoding="utf-8")) if doc]
+
+
+def apply(api: client.ApiClient) -> int:
+    """Create every object of the manifest; return how many it holds."""
+    objects = manifest_objects()
+    try:
+        utils.create_from_yaml(api, yaml_objects=objects)
+    except utils.FailToCreateError as err:
+        failed = [e for e in err.api_exceptions if getattr(e, "status", None) != 409]
+        if failed:
+            first = failed[0]
+            raise ProviderError(
+                f"applying {MANIFEST.name} failed for {len(failed)} objects "
+                f"(first: HTTP {getattr(first, 'status', '?')} {getattr(first, 'reason', first)})",
+                "check the API server answers and the kubeconfig user may create cluster-wide objects",
+            ) from None
+    except urllib3.exceptions.HTTPError as err:
+        raise ClusterUnreachable(f"applying {MANIFEST.name} failed: API server unreachable ({err})",
+                                 "check the cluster is running") from None
+    return len(objects)
+
+
+def _availability(dep: client.V1Deployment) -> tuple[bool, str]:
+    status = dep.status or client.V1DeploymentStatus()
+    wanted = (dep.spec.replicas if dep.spec and dep.spec.replicas is not None else 1)
+    for cond in status.conditions or []:
+        if cond.type == "Available" and cond.status == "True":
+            return True, "Available"
+    available = status.available_replicas or 0
+    detail = f"{available}/{wanted} replicas available"
+    for cond in status.conditions or []:
+        if cond.message:
+            detail += f", {cond.type}: {cond.message}"
+    return available >= wanted > 0, detail
+
+
+def wait_available(api: client.ApiClient, deadline_seconds: float,
+                   namespace: str = NAMESPACE, name: str = CONTROLLER) -> None:
+    """Watch Deployment namespace/name until it is available, or raise DeadlineExceeded."""
+    apps = client.AppsV1Api(api)
+    deadline = time.monotonic() + deadline_seconds
+    last = "not created yet"
+    while (remaining := deadline - time.monotonic()) > 0:
+        stream = watch.Watch()
+        try:
+            for event in stream.stream(apps.list_namespaced_deployment, namespace,
+                                       field_selector=f"metadata.name={name}",
+                                       timeout_seconds=max(1, int(remaining)), _request_timeout=remaining):
+                dep = event["object"]
+                if dep.metadata.name != name:
+                    continue
+                ready, last = _availability(dep)
+                if ready:
+                    return
+        except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
+            pass  # nothing arrived before the deadline, or the stream broke: the loop re-checks the time
+        except urllib3.exceptions.HTTPError as err:
+            raise ClusterUnreachable(f"watching {namespace}/{name} failed: API server unreachable ({err})",
+                                     "check the cluster is running") from None
+        finally:
+            stream.stop()
+    raise DeadlineExceeded(
+        f"ingress controller Deployment {namespace}/{name} not available within {deadline_seconds:g}s "
+        f"(last: {last})",
+        f"check image pulls and the {NAMESPACE} pods, or raise --deadline",
+    )
+
+
+def install(api: client.ApiClient, deadline_seconds: float) -> None:
+    apply(api)
+    wait_available(api, deadline_seconds)

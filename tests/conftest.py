@@ -1,0 +1,21 @@
+"""Fixtures for the harness's own tests: loopback stand-ins and pytester."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.standins.kube import KubeStandIn
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def kube_ab(tmp_path: Path) -> Iterator[tuple[KubeStandIn, Path]]:
+    """Two loopback API servers, contexts `a` and `b`, and a kubeconfig reaching both."""
+    with KubeStandIn.run(["a", "b"]) as kube:
+        yield kube, kube.write_kubeconfig(tmp_path / "kubeconfig")

@@ -1,0 +1,164 @@
+"""The pytest plugin (conftest.py) itself, run in-process with pytester on a tiny suite."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+from tests.standins.kube import KubeStandIn
+
+TINY_SUITE = '''
+from kubernetes import client
+
+def test_namespace_is_there(kube_client, namespace, fedtest_run):
+    ns = client.CoreV1Api(kube_client).read_namespace(namespace)
+    assert ns.metadata.labels["fedtest.io/run-id"] == fedtest_run.run_id
+
+def test_fails_with_a_pod(kube_client, namespace):
+    pod = {"metadata": {"name": "runner"}, "spec": {"containers": [{"name": "steps", "image": "busybox"}]}}
+    client.CoreV1Api(kube_client).create_namespaced_pod(namespace, pod)
+    assert False, "the step failed"
+'''
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_tiny=TINY_SUITE)
+    return pytester
+
+
+def _junit(artifacts: Path) -> dict[str, ET.Element]:
+    root = ET.parse(artifacts / "junit_01.xml").getroot()
+    return {case.get("name"): case for case in root.iter("testcase")}
+
+
+def _outcome(case: ET.Element) -> str:
+    for tag in ("failure", "error", "skipped"):
+        if case.find(tag) is not None:
+            return tag
+    return "passed"
+
+
+def test_namespaces_created_and_removed_even_when_a_test_fails(suite, kube_ab, tmp_path):
+    kube, kubeconfig = kube_ab
+    artifacts = tmp_path / "artifacts"
+    result = suite.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig), "--contexts", "a,b",
+                             "--artifacts", str(artifacts))
+    result.assert_outcomes(passed=2, failed=2)
+    assert kube.clusters["a"].namespaces() == [] and kube.clusters["b"].namespaces() == []
+    # The failing test's namespace held a pod: its evidence was written before deletion.
+    failed_dirs = [p for p in artifacts.iterdir() if "test_fails_with_a_pod" in p.name]
+    assert len(failed_dirs) == 2
+    for d in failed_dirs:
+        cluster_dir = next(d.iterdir())
+        assert (cluster_dir / "pods.yaml").read_text().count("name: runner") == 1
+        assert (cluster_dir / "events.yaml").exists()
+    assert not [p for p in artifacts.iterdir() if "test_namespace_is_there" in p.name]
+
+
+def test_infra_phases_are_junit_cases_of_their_own(suite, kube_ab, tmp_path):
+    _kube, kubeconfig = kube_ab
+    artifacts = tmp_path / "artifacts"
+    suite.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig), "--contexts", "a,b",
+                    "--artifacts", str(artifacts))
+    cases = _junit(artifacts)
+    assert _outcome(cases["Setup: existing up a"]) == "passed"
+    assert _outcome(cases["Setup: existing up b"]) == "passed"
+    assert _outcome(cases["Teardown: existing down a"]) == "passed"
+    assert _outcome(cases["Teardown: leaked namespaces"]) == "passed"
+    failing = cases["test_tiny.py::test_fails_with_a_pod[b]"]
+    assert _outcome(failing) == "failure"
+    assert "the step failed" in failing.find("failure").get("message")
+    props = {p.get("name"): p.get("value") for p in failing.iter("property")}
+    assert props["cluster"] == "b" and props["provider"] == "existing"
+    assert float(cases["Setup: existing up a"].get("time")) >= 0
+
+
+def test_with_xdist_clusters_come_up_once(pytester, kube_ab, tmp_path):
+    kube, kubeconfig = kube_ab
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_tiny=TINY_SUITE.split("def test_fails")[0] + "\n".join(
+        f"def test_more_{i}(namespace):\n    assert namespace\n" for i in range(4)))
+    artifacts = tmp_path / "artifacts"
+    result = pytester.runpytest(".", "-n", "2", "--provider", "existing", "--kubeconfig", str(kubeconfig),
+                                "--contexts", "a,b", "--artifacts", str(artifacts))
+    result.assert_outcomes(passed=10)
+    for name in ("a", "b"):
+        assert kube.clusters[name].requests_to("/readyz") == 1  # one bring-up check, not one per worker
+        assert kube.clusters[name].namespaces() == []
+    cases = _junit(artifacts)
+    assert sorted(n for n in cases if n.startswith("Setup")) == ["Setup: existing up a", "Setup: existing up b"]
+    assert len([n for n in cases if n.startswith("test_tiny.py")]) == 10
+    ledger = json.loads((artifacts / "ledger.json").read_text())
+    assert [c["state"] for c in ledger["clusters"]] == ["down", "down"]
+
+
+def test_a_leaked_namespace_fails_the_run_as_an_infra_case(pytester, kube_ab, tmp_path):
+    _kube, kubeconfig = kube_ab
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_leak='''
+from kubernetes import client
+def test_leaves_one_behind(kube_client, fedtest_run):
+    body = {"metadata": {"name": "left-behind", "labels": {"fedtest.io/run-id": fedtest_run.run_id}}}
+    client.CoreV1Api(kube_client).create_namespace(body)
+''')
+    artifacts = tmp_path / "artifacts"
+    result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig), "--contexts", "a",
+                                "--artifacts", str(artifacts))
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    leak = _junit(artifacts)["Teardown: leaked namespaces"]
+    assert _outcome(leak) == "failure" and "a/left-behind" in leak.find("failure").get("message")
+    result.stdout.fnmatch_lines(["*Teardown: leaked namespaces*FAILED: 1 namespaces*a/left-behind*"])
+
+
+def test_a_cluster_that_fails_to_come_up_skips_its_tests_and_fails_the_run(pytester, tmp_path):
+    with KubeStandIn.run(["a", "b"], status={"b": 403}) as kube:
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        pytester.makeconftest((ROOT / "conftest.py").read_text())
+        pytester.makepyfile(test_tiny=TINY_SUITE.split("def test_fails")[0])
+        artifacts = tmp_path / "artifacts"
+        result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig),
+                                    "--contexts", "a,b", "--artifacts", str(artifacts))
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    cases = _junit(artifacts)
+    setup_b = cases["Setup: existing up b"]
+    assert _outcome(setup_b) == "failure" and "403" in setup_b.find("failure").get("message")
+    skipped = cases["test_tiny.py::test_namespace_is_there[b]"]
+    assert "cluster b is not up" in skipped.find("skipped").get("message")
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--kubeconfig", "{missing}", "--contexts", "a"], "kubeconfig * does not exist: pass --kubeconfig*"),
+        (["--kubeconfig", "{kc}", "--contexts", "a,zz"], "context 'zz' is not in kubeconfig*use one of: a, b"),
+        (["--kubeconfig", "{kc}"], "*needs the contexts to use: pass --contexts a,b"),
+        (["--kubeconfig", "{kc}", "--contexts", "a", "--clusters", "2"], "--clusters 2 does not match*"),
+        (["--kubeconfig", "{kc}", "--contexts", "a", "--k8s-version", "latest"], "*not a Kubernetes version*"),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(pytester, kube_ab, tmp_path, args, expected):
+    _kube, kubeconfig = kube_ab
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_x="def test_x(namespace):\n    pass\n")
+    args = [a.format(missing=tmp_path / "nope", kc=kubeconfig) for a in args]
+    result = pytester.runpytest_subprocess(".", "--provider", "existing", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+    assert len([line for line in result.stderr.lines if line.strip()]) == 1
+
+
+def test_without_a_provider_cluster_tests_skip_with_the_reason(pytester):
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_x="def test_x(namespace):\n    pass\n")
+    result = pytester.runpytest(".", "-rs")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(["*no clusters: run with --provider*"])
