@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
 from pathlib import Path
 
@@ -31,6 +32,11 @@ def _parser() -> argparse.ArgumentParser:
     for verb, text in (("down", "tear down what the ledger lists"), ("status", "is each cluster up?")):
         p = sub.add_parser(verb, help=text)
         p.add_argument("--artifacts", default="_artifacts", help="the run's artifacts folder (holds ledger.json)")
+
+    janitor = sub.add_parser("janitor", help="delete cloud resources whose fedtest-expires tag has passed")
+    janitor.add_argument("--provider", required=True)
+    janitor.add_argument("--dry-run", action="store_true", help="only list what would be deleted")
+    janitor.add_argument("--provider-opt", action="append", default=[], metavar="KEY=VALUE")
     return parser
 
 
@@ -93,6 +99,20 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _janitor(args: argparse.Namespace) -> int:
+    """Sweep expired resources of any provider (its `sweep` verb); live runs' resources are never touched."""
+    cls = registry.load(args.provider)
+    if not cls.implemented:
+        raise NotImplementedYet(f"provider {args.provider!r} is not implemented yet", "use a built provider")
+    opts = options_mod.build(run_id=f"janitor-{options_mod.new_run_id()}", extra=args.provider_opt)
+    swept = cls(opts).sweep(dt.datetime.now(dt.UTC), dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    for item in swept:
+        print(f"{verb}: {item}")
+    print(f"{args.provider} janitor: {len(swept)} expired {'item' if len(swept) == 1 else 'items'} {verb}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -102,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
             return _up(args)
         if args.verb == "down":
             return _down(args)
+        if args.verb == "janitor":
+            return _janitor(args)
         return _status(args)
     except ProviderError as err:
         print(f"fedtest: error: {err}", file=sys.stderr)

@@ -1,0 +1,228 @@
+"""The azure provider with the real azure-identity + azure-mgmt-* clients against a fake ARM over HTTPS.
+
+The fake cannot boot VMs: its public IP is 127.0.0.1 and the test passes the API port of a
+ControlPlaneStandIn (--provider-opt api_port=...), which reads the CA out of the control plane's
+cloud-init the way kubeadm would and relays mutual TLS to a kmock API server.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import socket
+import stat
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from providers import cli
+from providers.azure import AzureProvider
+from providers.base import AuthError, CapacityError, ClusterSpec, ConfigError, ProviderOptions
+from providers.readiness import api_client
+from tests.standins.fake_arm import FakeArm
+from tests.standins.fake_vm import ControlPlaneStandIn, cloud_config_files, register_node
+from tests.standins.kube import KubeStandIn
+
+RUN = "20261122-020000-abc123"
+TAGS = ("fedtest-run", "fedtest-owner", "fedtest-created", "fedtest-expires")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Azure:
+    arm: FakeArm
+    control_plane: ControlPlaneStandIn
+    work_dir: Path
+    base_opts: dict[str, str]
+
+    def provider(self, deadline: float = 30.0, **extra: str) -> AzureProvider:
+        options = ProviderOptions(work_dir=self.work_dir, run_id=RUN, owner="ci",
+                                  extra={**self.base_opts, **extra}, deadline_seconds=deadline)
+        return AzureProvider(options)
+
+    def user_data(self, vm: str) -> str:
+        resource = next(r for r in self.arm.resources_in(vm.rsplit("-", 1)[0]) if r["name"] == vm)
+        return base64.b64decode(resource["properties"]["osProfile"]["customData"]).decode()
+
+
+@pytest.fixture
+def azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Azure]:
+    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_SUBSCRIPTION_ID",
+                 "AZURE_TOKEN_CREDENTIALS", "MSI_ENDPOINT", "IMDS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    # Managed identity's IMDS probe must never leave the machine: aim it at a closed loopback port.
+    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", f"http://127.0.0.1:{_closed_port()}")
+    with (FakeArm.run(tmp_path / "arm") as arm, KubeStandIn.run(["api"]) as kube,
+          ControlPlaneStandIn.run(kube.clusters["api"].url, tmp_path / "vm") as control_plane):
+        for key, value in arm.env().items():
+            monkeypatch.setenv(key, value)
+        kubeconfig = kube.write_kubeconfig(tmp_path / "standin.kubeconfig")
+        kube_api = api_client(kubeconfig, "api")
+
+        def boot(name: str, resource: dict[str, Any]) -> None:
+            user_data = base64.b64decode(resource["properties"]["osProfile"]["customData"]).decode()
+            if name.endswith("-cp"):
+                control_plane.boot(user_data)
+            register_node(kube_api, name)
+
+        arm.on_vm.append(boot)
+        opts = {"api_cidr": "127.0.0.1/32", "regions": "westeurope,northeurope", "arm_endpoint": arm.url,
+                "poll_seconds": "0", "api_port": str(control_plane.port)}
+        try:
+            yield Azure(arm, control_plane, tmp_path / "work", opts)
+        finally:
+            kube_api.close()
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err)
+    assert "\n" not in text and text
+    return text
+
+
+def test_up_and_down_end_to_end(azure: Azure, tmp_path: Path):
+    provider = azure.provider()
+    spec = ClusterSpec("fedtest-c1", workers=2, k8s_version="1.31.2")
+    cluster = provider.up(spec)
+
+    assert cluster.endpoint == f"https://127.0.0.1:{azure.control_plane.port}"
+    assert cluster.version == "v1.31.2" and cluster.metadata["region"] == "westeurope"
+    assert azure.control_plane.client_subjects and set(azure.control_plane.client_subjects) == {"fedtest-admin"}
+    assert "127.0.0.1" in azure.control_plane.sans  # the public IP is an API server SAN
+    assert cluster.kubeconfig.parent == azure.work_dir
+    assert stat.S_IMODE(cluster.kubeconfig.stat().st_mode) == 0o600
+    for key_file in (azure.work_dir / "fedtest-c1" / "pki").iterdir():
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+    group = azure.arm.groups()["fedtest-c1"]
+    assert set(TAGS) <= set(group["tags"]) and group["tags"]["fedtest-run"] == RUN
+    created = dt.datetime.fromisoformat(group["tags"]["fedtest-created"])
+    expires = dt.datetime.fromisoformat(group["tags"]["fedtest-expires"])
+    assert expires - created == dt.timedelta(hours=6) and created.tzinfo is not None
+    kinds = sorted(r["type"].split("/")[-1] for r in azure.arm.resources_in("fedtest-c1"))
+    assert kinds.count("virtualMachines") == 3 and kinds.count("networkInterfaces") == 3
+    nsg = next(r for r in azure.arm.resources_in("fedtest-c1") if r["type"].endswith("networkSecurityGroups"))
+    rules = [r["properties"] for r in nsg["properties"]["securityRules"]]
+    assert [(r["sourceAddressPrefix"], r["destinationPortRange"], r["access"]) for r in rules] == [
+        ("127.0.0.1/32", str(azure.control_plane.port), "Allow")]
+    worker_files = cloud_config_files(azure.user_data("fedtest-c1-w1"))
+    assert "/etc/kubernetes/pki/ca.key" not in worker_files
+    assert "K8S_PATCH=1.31.2" in worker_files["/etc/fedtest/bootstrap.env"]
+    assert provider.is_up(cluster)
+    assert provider.leaks(RUN) == ["resource group fedtest-c1 (westeurope)"]
+
+    provider.down(cluster)
+    assert "fedtest-c1" not in azure.arm.groups()
+    assert azure.arm.resources_in("fedtest-c1") == []
+    assert not (azure.work_dir / "fedtest-c1" / "pki").exists()
+    assert provider.leaks(RUN) == []
+    provider.down(cluster)  # idempotent: an absent group is success
+    assert len(azure.arm.calls("DELETE", "/resourcegroups/fedtest-c1")) == 2
+
+
+@pytest.mark.parametrize("code", ["SkuNotAvailable", "AllocationFailed", "QuotaExceeded"])
+def test_capacity_error_deletes_the_half_made_group_and_tries_the_next_region(azure: Azure, code: str):
+    azure.arm.capacity["westeurope"] = code
+    cluster = azure.provider().up(ClusterSpec("fedtest-c2", workers=1))
+    assert cluster.metadata["region"] == "northeurope"
+    assert azure.arm.groups()["fedtest-c2"]["location"] == "northeurope"
+    group_puts = [r.body["location"] for r in azure.arm.calls("PUT", "/resourcegroups/fedtest-c2")
+                  if r.path.lower().endswith("/resourcegroups/fedtest-c2")]
+    assert group_puts == ["westeurope", "northeurope"]
+    deletes = azure.arm.calls("DELETE", "/resourcegroups/fedtest-c2")
+    assert len(deletes) == 1  # the westeurope attempt, before northeurope was tried
+    assert set(TAGS) <= set(azure.arm.groups()["fedtest-c2"]["tags"])
+
+
+def test_quota_error_in_every_region_is_one_line_and_leaves_nothing(azure: Azure):
+    azure.arm.capacity.update(westeurope="QuotaExceeded", northeurope="SkuNotAvailable")
+    with pytest.raises(CapacityError) as err:
+        azure.provider().up(ClusterSpec("fedtest-c3", workers=1))
+    text = _one_line(err.value)
+    assert "westeurope" in text and "northeurope" in text and "OperationNotAllowed" in text
+    assert azure.arm.groups() == {}
+
+
+def test_unknown_region_is_one_line(azure: Azure):
+    with pytest.raises(ConfigError) as err:
+        azure.provider(regions="marsnorth").up(ClusterSpec("fedtest-c4"))
+    assert "marsnorth" in _one_line(err.value) and "LocationNotAvailableForResourceGroup" in str(err.value)
+    assert azure.arm.groups() == {}
+
+
+@pytest.mark.parametrize("cidr", ["10.0.0.300/32", "10.0.0.1/8", "everyone", ""])
+def test_bad_or_missing_cidr_is_one_line_before_any_request(azure: Azure, cidr: str):
+    with pytest.raises(ConfigError) as err:
+        azure.provider(api_cidr=cidr).plan(1)
+    assert "api_cidr" in _one_line(err.value)
+    assert azure.arm.requests == []
+
+
+def test_no_subscription_is_one_line(azure: Azure, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
+    with pytest.raises(ConfigError) as err:
+        azure.provider().plan(1)
+    assert "AZURE_SUBSCRIPTION_ID" in _one_line(err.value)
+
+
+def test_no_credentials_is_one_line(azure: Azure, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("IDENTITY_ENDPOINT")
+    monkeypatch.delenv("IDENTITY_HEADER")
+    with pytest.raises(AuthError) as err:
+        azure.provider().up(ClusterSpec("fedtest-c5"))
+    assert "no Azure credentials" in _one_line(err.value) and "az login" in str(err.value)
+    assert azure.arm.requests == []  # nothing reached ARM without a token
+
+
+def _seed(arm: FakeArm, now: dt.datetime) -> None:
+    def tags(run: str, expires: str) -> dict[str, str]:
+        return {"fedtest-run": run, "fedtest-owner": "ci", "fedtest-created": "2026-11-01T00:00:00Z",
+                "fedtest-expires": expires}
+
+    arm.add_group("fedtest-old-1", tags=tags("old", (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    arm.add_group("fedtest-old-2", "northeurope", tags("old", "2026-01-01T00:00:00Z"))
+    arm.add_group("fedtest-live", tags=tags("live", (now + dt.timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")))
+    arm.add_group("fedtest-garbled", tags=tags("odd", "next tuesday"))
+    arm.add_group("someone-elses", tags={"team": "x"})
+    arm.add_group("untagged")
+
+
+def test_janitor_deletes_only_expired_groups(azure: Azure):
+    now = dt.datetime.now(dt.UTC)
+    _seed(azure.arm, now)
+    provider = azure.provider()
+    assert len(provider.sweep(now, dry_run=True)) == 2
+    assert azure.arm.calls("DELETE", "/resourcegroups/") == []
+    swept = provider.sweep(now)
+    assert [s.split()[2] for s in swept] == ["fedtest-old-1", "fedtest-old-2"]
+    assert sorted(azure.arm.groups()) == ["fedtest-garbled", "fedtest-live", "someone-elses", "untagged"]
+    assert provider.sweep(now) == []
+
+
+def test_janitor_cli(azure: Azure, capsys: pytest.CaptureFixture[str]):
+    _seed(azure.arm, dt.datetime.now(dt.UTC))
+    opts = [f"--provider-opt={k}={v}" for k, v in azure.base_opts.items() if k in ("arm_endpoint", "poll_seconds")]
+    assert cli.main(["janitor", "--provider", "azure", "--dry-run", *opts]) == 0
+    out = capsys.readouterr().out
+    assert "would delete: resource group fedtest-old-1" in out and "fedtest-live" not in out
+    assert len(azure.arm.groups()) == 6
+    assert cli.main(["janitor", "--provider", "azure", *opts]) == 0
+    assert "deleted: resource group fedtest-old-2" in capsys.readouterr().out
+    assert len(azure.arm.groups()) == 4
+
+
+def test_janitor_cli_without_credentials_prints_one_line(azure: Azure, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]):
+    monkeypatch.delenv("IDENTITY_ENDPOINT")
+    code = cli.main(["janitor", "--provider", "azure", f"--provider-opt=arm_endpoint={azure.arm.url}"])
+    err = capsys.readouterr().err
+    assert code != 0 and err.startswith("fedtest: error: no Azure credentials") and err.count("\n") == 1
