@@ -26,10 +26,11 @@ from providers.bootstrap import (
     render_worker,
     write_kubeconfig,
 )
+from providers.bootstrap.nodes import wait_nodes_ready
 from providers.gce import labels as lbl
 from providers.gce.resources import Cloud, Names, Resource
 from providers.gce.settings import Compute, Settings
-from providers.readiness import wait_nodes_ready, wait_ready
+from providers.readiness import wait_ready
 
 # Serial consoles show cloud-init and kubeadm output: bootstrap tokens and keys must not leave.
 _SECRETS = (

@@ -51,6 +51,8 @@ class ControlPlaneStandIn:
         try:
             yield standin
         finally:
+            with contextlib.suppress(OSError):
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
             listener.close()
             thread.join(10)
 

@@ -2,10 +2,11 @@
 
 Wiring (why the provider needs no test-only code path): the fake hands every reserved address
 and instance the natIP 127.0.0.1; the provider's real `api_port` option is set to the port of a
-KubeTLSFront, so the kubeconfig the provider writes (https://127.0.0.1:PORT, the cluster CA,
-the admin client certificate) reaches it unchanged. When the fake inserts an instance, the
-world reads its cloud-init like the VM would: the control plane's CA arms the front, and every
-VM registers a Ready node (or a NotReady one, with `ready_nodes=False`) in the stand-in.
+ControlPlaneStandIn, so the kubeconfig the provider writes (https://127.0.0.1:PORT, the cluster
+CA, the admin client certificate) reaches it unchanged. When the fake inserts an instance, the
+world reads its cloud-init like the VM would: the control plane's cloud-config boots the stand-in
+(mutual TLS from the handed-over CA), and every VM registers a Ready node (NotReady with
+`ready_nodes=False`) in the Kubernetes stand-in.
 """
 
 from __future__ import annotations
@@ -17,24 +18,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from kubernetes import client
 
 from providers.base import ProviderOptions
 from providers.gce import GCEProvider
 from tests.standins.fake_gce import FakeGCE
+from tests.standins.fake_vm import ControlPlaneStandIn, register_node
 from tests.standins.kube import KubeStandIn
-from tests.standins.kube_tls import KubeTLSFront
 
 RUN_ID = "20261122-030000-abc123"
-CA_CERT, CA_KEY = "/etc/kubernetes/pki/ca.crt", "/etc/kubernetes/pki/ca.key"
 
 
 @dataclass
 class GCEWorld:
     fake: FakeGCE
     kube: KubeStandIn
-    front: KubeTLSFront
+    front: ControlPlaneStandIn
     work_dir: Path
     ready_nodes: bool = True
     booted: list[str] = field(default_factory=list)
@@ -61,22 +60,23 @@ class GCEWorld:
     def _boot(self, instance: dict[str, Any]) -> None:
         items = instance.get("metadata", {}).get("items", [])
         user_data = next(i["value"] for i in items if i["key"] == "user-data")
-        files = {f["path"]: f["content"] for f in yaml.safe_load(user_data)["write_files"]}
-        if CA_KEY in files:
-            self.front.arm(files[CA_CERT].encode(), files[CA_KEY].encode())
-        status = "True" if self.ready_nodes else "False"
-        node = {"apiVersion": "v1", "kind": "Node", "metadata": {"name": instance["name"]},
-                "status": {"conditions": [{"type": "Ready", "status": status}]}}
-        config = client.Configuration(host=self.kube.clusters["gce"].url)
-        with client.ApiClient(config) as api:
-            client.CoreV1Api(api).create_node(node, _request_timeout=10)
+        if instance["labels"].get("fedtest-role") == "control-plane":
+            self.front.boot(user_data)
+        with client.ApiClient(client.Configuration(host=self.kube.clusters["gce"].url)) as api:
+            register_node(api, instance["name"], ready=self.ready_nodes)
         self.booted.append(instance["name"])
 
     @classmethod
     @contextlib.contextmanager
     def run(cls, work_dir: Path, **fake_kwargs: Any) -> Iterator[GCEWorld]:
         with FakeGCE.run(**fake_kwargs) as fake, KubeStandIn.run(["gce"]) as kube, \
-                KubeTLSFront.run(kube.clusters["gce"].url) as front:
+                ControlPlaneStandIn.run(kube.clusters["gce"].url, work_dir / "control-plane") as front:
             world = cls(fake, kube, front, work_dir)
             fake.on_instance(world._boot)
-            yield world
+            try:
+                yield world
+            finally:
+                # kmock ends a watch only when it next writes to it: one last event lets the watches
+                # whose clients have gone notice it, so the stand-in can stop.
+                with client.ApiClient(client.Configuration(host=kube.clusters["gce"].url)) as api:
+                    register_node(api, "watch-flush")
