@@ -28,7 +28,7 @@ from providers.bootstrap import (
 )
 from providers.bootstrap.nodes import wait_nodes_ready
 from providers.gce import labels as lbl
-from providers.gce.resources import Cloud, Names, Resource
+from providers.gce.resources import CONTROL_PLANE, ROLE, WORKER, Cloud, Names, Resource
 from providers.gce.settings import Compute, Settings
 from providers.readiness import wait_ready
 
@@ -110,12 +110,12 @@ class GCEProvider(Provider):
             spec.name, pki, spec.k8s_version or self.options.k8s_version or DEFAULT_K8S_VERSION,
             api_sans=(public_ip,), api_port=settings.api_port)
         control_plane = cloud.instance_body(names.control_plane, names, labels, zone,
-                                            render_control_plane(params), public_ip, "control-plane")
+                                            render_control_plane(params), public_ip, CONTROL_PLANE)
         cloud.create_instances(zone, [control_plane])
         private_ip = cloud.internal_ip(zone, names.control_plane)
         worker_params = dataclasses.replace(params, control_plane_address=private_ip)
         cloud.create_instances(zone, [
-            cloud.instance_body(names.worker(i), names, labels, zone, render_worker(worker_params))
+            cloud.instance_body(names.worker(i), names, labels, zone, render_worker(worker_params), role=WORKER)
             for i in range(spec.workers)])
         endpoint = f"https://{public_ip}:{settings.api_port}"
         kubeconfig = write_kubeconfig(self.options.work_dir / f"{spec.name}.kubeconfig",
@@ -134,7 +134,12 @@ class GCEProvider(Provider):
         cloud.delete(cloud.find(self._cluster_labels(cluster.name, cluster.metadata.get("run_id"))))
 
     def is_up(self, cluster: Cluster) -> bool:
+        """The control-plane VM exists and its API server is ready."""
         try:
+            settings = self._settings(create=False, project=cluster.metadata.get("project"))
+            found = self._cloud(settings).find(self._cluster_labels(cluster.name, cluster.metadata.get("run_id")))
+            if not any(r.kind == "instance" and r.labels.get(ROLE) == CONTROL_PLANE for r in found):
+                return False
             wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
         except Exception:
             return False

@@ -20,6 +20,7 @@ from providers.gce import operations as ops
 from providers.gce.settings import Compute, region_of
 
 KIND_ORDER = ("instance", "firewall", "address", "network")
+ROLE, CONTROL_PLANE, WORKER = "fedtest-role", "control-plane", "worker"  # an instance label
 
 
 @dataclass(frozen=True)
@@ -119,14 +120,14 @@ class Cloud:
         return found.address
 
     def instance_body(self, name: str, names: Names, labels: Mapping[str, str], zone: str, user_data: str,
-                      nat_ip: str | None = None, role: str = "worker") -> compute_v1.Instance:
+                      nat_ip: str | None = None, role: str = WORKER) -> compute_v1.Instance:
         settings = self.compute.settings
         access = compute_v1.AccessConfig(name="external-nat", type_="ONE_TO_ONE_NAT")
         if nat_ip:
             access.nat_i_p = nat_ip
         return compute_v1.Instance(
             name=name, machine_type=f"zones/{zone}/machineTypes/{settings.machine_type}",
-            labels={**labels, "fedtest-role": role}, tags=compute_v1.Tags(items=[names.cluster]),
+            labels={**labels, ROLE: role}, tags=compute_v1.Tags(items=[names.cluster]),
             disks=[compute_v1.AttachedDisk(
                 boot=True, auto_delete=True, type_="PERSISTENT",
                 initialize_params=compute_v1.AttachedDiskInitializeParams(
