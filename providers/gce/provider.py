@@ -81,6 +81,11 @@ class GCEProvider(Provider):
         return {lbl.RUN: lbl.value(run_id or self.options.run_id), lbl.CLUSTER: lbl.value(cluster_name)}
 
     # --- verbs ---------------------------------------------------------------------------
+    def plan(self, count: int | None) -> list[ClusterSpec]:
+        """Options and credentials are checked here, so bad input stops the run before any bring-up."""
+        self._cloud(self._settings(create=True))
+        return super().plan(count)
+
     def up(self, spec: ClusterSpec) -> Cluster:
         settings = self._settings(create=True)
         cloud = self._cloud(settings)

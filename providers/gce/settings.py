@@ -130,8 +130,10 @@ def credentials(settings: Settings) -> Credentials:
     try:
         creds, _project = google.auth.default(scopes=_SCOPES)
     except DefaultCredentialsError as err:
-        first = (str(err).splitlines() or [""])[0][:160]
-        raise AuthError(f"no usable Google Cloud credentials ({first})",
+        text = " ".join(str(err).split())
+        problem = ("no Google Cloud credentials found" if "not found" in text
+                   else f"Google Cloud credentials are unusable ({text.split('. ')[0][:150]})")
+        raise AuthError(problem,
                         "run `gcloud auth application-default login` or set GOOGLE_APPLICATION_CREDENTIALS "
                         "to a service-account key file") from None
     return creds

@@ -6,7 +6,8 @@ one step per get/wait. Errors are shaped like GCE's (`{"error": {"code", "messag
 [{"reason"}]}}`) so the client raises Conflict/NotFound/BadRequest. Requests are validated (400 on
 missing fields, bad labels, bad CIDRs, unknown networks; 400 when a network still has users) and
 recorded. `fail_zone(zone, code)` makes instance inserts there end in an operation error such as
-ZONE_RESOURCE_POOL_EXHAUSTED or QUOTA_EXCEEDED. `on_instance(callback)` lets a test play the VM's
+ZONE_RESOURCE_POOL_EXHAUSTED or QUOTA_EXCEEDED; `reject(...)` answers matching calls with an error at
+once (403 quotaExceeded, 403 forbidden). `on_instance(callback)` lets a test play the VM's
 boot (e.g. register a node with a Kubernetes stand-in).
 """
 
@@ -63,6 +64,7 @@ class FakeGCE:
     requests: list[Recorded] = field(default_factory=list)
     zone_failures: dict[str, str] = field(default_factory=dict)
     instance_hooks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    rejections: list[tuple[str, str, ApiError]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
 
@@ -85,6 +87,10 @@ class FakeGCE:
     # --- test controls -------------------------------------------------------------------
     def fail_zone(self, zone: str, code: str = "ZONE_RESOURCE_POOL_EXHAUSTED") -> None:
         self.zone_failures[zone] = code
+
+    def reject(self, method: str, fragment: str, status: int, reason: str, message: str) -> None:
+        """Answer matching requests with a GCE error at once (e.g. 403 quotaExceeded, 403 forbidden)."""
+        self.rejections.append((method, fragment, ApiError(status, reason, message)))
 
     def on_instance(self, hook: Callable[[dict[str, Any]], None]) -> None:
         """`hook(instance)` runs when an instance insert succeeds (the VM "boots")."""
@@ -340,6 +346,9 @@ def _handler_for(fake: FakeGCE) -> type[BaseHTTPRequestHandler]:
             with fake.lock:
                 fake.requests.append(Recorded(method, parts.path, query, body))
                 try:
+                    for verb, fragment, error in fake.rejections:
+                        if verb == method and fragment in parts.path:
+                            raise error
                     if not parts.path.startswith(prefix):
                         raise _not_found(parts.path)
                     self._reply(200, _route(fake, method, parts.path[len(prefix):].split("/"), query, body))

@@ -77,6 +77,7 @@ class GCEWorld:
                 yield world
             finally:
                 # kmock ends a watch only when it next writes to it: one last event lets the watches
-                # whose clients have gone notice it, so the stand-in can stop.
-                with client.ApiClient(client.Configuration(host=kube.clusters["gce"].url)) as api:
-                    register_node(api, "watch-flush")
+                # whose clients have gone notice it, so the stand-in can stop. (No VM booted: no watch.)
+                if world.booted:
+                    with client.ApiClient(client.Configuration(host=kube.clusters["gce"].url)) as api:
+                        register_node(api, "watch-flush")
