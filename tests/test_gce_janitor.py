@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.base import ClusterSpec
+from providers.base import AuthError, ClusterSpec
 from providers.gce import labels as lbl
 from tests.standins.gce_world import GCEWorld
 
@@ -74,3 +74,12 @@ def test_janitor_cli_sweeps_gce(world: GCEWorld) -> None:
     assert "gce janitor: 5 expired items deleted" in done.stdout
     assert not any(n.startswith("fedtest-old-1") for n in _names(world))
     assert any(n.startswith("fedtest-new-1") for n in _names(world))
+
+
+def test_one_failed_delete_does_not_stop_the_sweep(world: GCEWorld) -> None:
+    world.fake.reject("DELETE", "/global/firewalls/fedtest-old-1-api", 403, "forbidden", "Required permission")
+    with pytest.raises(AuthError) as err:
+        world.provider().sweep(dt.datetime.now(dt.UTC))
+    assert "delete firewall global/fedtest-old-1-api" in str(err.value) and "\n" not in str(err.value)
+    left = {n for n in _names(world) if n.startswith("fedtest-old-1")}
+    assert left == {"fedtest-old-1-api", "fedtest-old-1-net"}  # the rule, and the network it still uses

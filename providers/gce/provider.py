@@ -16,7 +16,7 @@ import re
 import threading
 from pathlib import Path
 
-from providers.base import CapacityError, Cluster, ClusterSpec, ConfigError, Provider
+from providers.base import CapacityError, Cluster, ClusterSpec, ConfigError, Provider, ProviderOptions
 from providers.bootstrap import (
     DEFAULT_K8S_VERSION,
     BootstrapParams,
@@ -48,7 +48,7 @@ def scrub(text: str) -> str:
 class GCEProvider(Provider):
     name = "gce"
 
-    def __init__(self, options) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, options: ProviderOptions) -> None:
         super().__init__(options)
         self._lock = threading.Lock()
         self._clouds: dict[str, Cloud] = {}

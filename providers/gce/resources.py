@@ -15,6 +15,7 @@ from typing import Any
 from google.api_core.exceptions import NotFound
 from google.cloud import compute_v1
 
+from providers.base import ProviderError
 from providers.gce import labels as lbl
 from providers.gce import operations as ops
 from providers.gce.settings import Compute, region_of
@@ -190,16 +191,32 @@ class Cloud:
 
     # --- delete --------------------------------------------------------------------------
     def delete(self, resources: list[Resource]) -> list[str]:
-        """Delete in dependency order, each kind's deletes in flight together; return what went."""
-        deleted = []
+        """Delete in dependency order, each kind's deletes in flight together; return what went.
+
+        One failure does not stop the others (a janitor run should clear what it can); the first
+        is raised at the end, with a count of the rest.
+        """
+        deleted: list[str] = []
+        failed: list[ProviderError] = []
+
+        def attempt(fn: Callable[[], Any]) -> Any:
+            try:
+                return ops.ignore_missing(fn)
+            except ProviderError as err:
+                failed.append(err)
+                return False
+
         for kind in KIND_ORDER:
             batch = [r for r in resources if r.kind == kind]
-            started = [(r, ops.ignore_missing(lambda r=r: ops.call(f"delete {r}", self._deleter(r))))
-                       for r in batch]
+            started = [(r, attempt(lambda r=r: ops.call(f"delete {r}", self._deleter(r)))) for r in batch]
             for res, op in started:
-                if op is not None:
-                    ops.ignore_missing(lambda res=res, op=op: self._await(op, f"delete {res}"))
-                deleted.append(str(res))
+                if op is False:
+                    continue
+                if op is None or attempt(lambda res=res, op=op: self._await(op, f"delete {res}")) is not False:
+                    deleted.append(str(res))
+        if failed:
+            more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+            raise type(failed[0])(failed[0].problem + more, failed[0].fix)
         return deleted
 
     def _deleter(self, res: Resource) -> Callable[[], Any]:
