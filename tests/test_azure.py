@@ -1,86 +1,30 @@
-"""The azure provider with the real azure-identity + azure-mgmt-* clients against a fake ARM over HTTPS.
-
-The fake cannot boot VMs: its public IP is 127.0.0.1 and the test passes the API port of a
-ControlPlaneStandIn (--provider-opt api_port=...), which reads the CA out of the control plane's
-cloud-init the way kubeadm would and relays mutual TLS to a kmock API server.
-"""
+"""The azure provider with the real azure-identity + azure-mgmt-* clients against a fake ARM over HTTPS
+(the world is described in tests/standins/azure_world.py)."""
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import socket
 import stat
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from azure.core.exceptions import HttpResponseError
 
 from providers import cli
-from providers.azure import AzureProvider
-from providers.base import AuthError, CapacityError, ClusterSpec, ConfigError, ProviderOptions
-from providers.readiness import api_client
+from providers.azure import arm, settings
+from providers.base import AuthError, CapacityError, ClusterSpec, ConfigError
+from tests.standins.azure_world import RUN, AzureWorld, azure_world
 from tests.standins.fake_arm import FakeArm
-from tests.standins.fake_vm import ControlPlaneStandIn, cloud_config_files, register_node
-from tests.standins.kube import KubeStandIn
+from tests.standins.fake_vm import cloud_config_files
 
-RUN = "20261122-020000-abc123"
 TAGS = ("fedtest-run", "fedtest-owner", "fedtest-created", "fedtest-expires")
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass
-class Azure:
-    arm: FakeArm
-    control_plane: ControlPlaneStandIn
-    work_dir: Path
-    base_opts: dict[str, str]
-
-    def provider(self, deadline: float = 30.0, **extra: str) -> AzureProvider:
-        options = ProviderOptions(work_dir=self.work_dir, run_id=RUN, owner="ci",
-                                  extra={**self.base_opts, **extra}, deadline_seconds=deadline)
-        return AzureProvider(options)
-
-    def user_data(self, vm: str) -> str:
-        resource = next(r for r in self.arm.resources_in(vm.rsplit("-", 1)[0]) if r["name"] == vm)
-        return base64.b64decode(resource["properties"]["osProfile"]["customData"]).decode()
-
-
 @pytest.fixture
-def azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Azure]:
-    for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_SUBSCRIPTION_ID",
-                 "AZURE_TOKEN_CREDENTIALS", "MSI_ENDPOINT", "IMDS_ENDPOINT"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    # Managed identity's IMDS probe must never leave the machine: aim it at a closed loopback port.
-    monkeypatch.setenv("AZURE_POD_IDENTITY_AUTHORITY_HOST", f"http://127.0.0.1:{_closed_port()}")
-    with (FakeArm.run(tmp_path / "arm") as arm, KubeStandIn.run(["api"]) as kube,
-          ControlPlaneStandIn.run(kube.clusters["api"].url, tmp_path / "vm") as control_plane):
-        for key, value in arm.env().items():
-            monkeypatch.setenv(key, value)
-        kubeconfig = kube.write_kubeconfig(tmp_path / "standin.kubeconfig")
-        kube_api = api_client(kubeconfig, "api")
-
-        def boot(name: str, resource: dict[str, Any]) -> None:
-            user_data = base64.b64decode(resource["properties"]["osProfile"]["customData"]).decode()
-            if name.endswith("-cp"):
-                control_plane.boot(user_data)
-            register_node(kube_api, name)
-
-        arm.on_vm.append(boot)
-        opts = {"api_cidr": "127.0.0.1/32", "regions": "westeurope,northeurope", "arm_endpoint": arm.url,
-                "poll_seconds": "0", "api_port": str(control_plane.port)}
-        try:
-            yield Azure(arm, control_plane, tmp_path / "work", opts)
-        finally:
-            kube_api.close()
+def azure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AzureWorld]:
+    with azure_world(tmp_path, monkeypatch) as world:
+        yield world
 
 
 def _one_line(err: BaseException) -> str:
@@ -89,7 +33,7 @@ def _one_line(err: BaseException) -> str:
     return text
 
 
-def test_up_and_down_end_to_end(azure: Azure, tmp_path: Path):
+def test_up_and_down_end_to_end(azure: AzureWorld, tmp_path: Path):
     provider = azure.provider()
     spec = ClusterSpec("fedtest-c1", workers=2, k8s_version="1.31.2")
     cluster = provider.up(spec)
@@ -130,7 +74,7 @@ def test_up_and_down_end_to_end(azure: Azure, tmp_path: Path):
 
 
 @pytest.mark.parametrize("code", ["SkuNotAvailable", "AllocationFailed", "QuotaExceeded"])
-def test_capacity_error_deletes_the_half_made_group_and_tries_the_next_region(azure: Azure, code: str):
+def test_capacity_error_deletes_the_half_made_group_and_tries_the_next_region(azure: AzureWorld, code: str):
     azure.arm.capacity["westeurope"] = code
     cluster = azure.provider().up(ClusterSpec("fedtest-c2", workers=1))
     assert cluster.metadata["region"] == "northeurope"
@@ -143,7 +87,7 @@ def test_capacity_error_deletes_the_half_made_group_and_tries_the_next_region(az
     assert set(TAGS) <= set(azure.arm.groups()["fedtest-c2"]["tags"])
 
 
-def test_quota_error_in_every_region_is_one_line_and_leaves_nothing(azure: Azure):
+def test_quota_error_in_every_region_is_one_line_and_leaves_nothing(azure: AzureWorld):
     azure.arm.capacity.update(westeurope="QuotaExceeded", northeurope="SkuNotAvailable")
     with pytest.raises(CapacityError) as err:
         azure.provider().up(ClusterSpec("fedtest-c3", workers=1))
@@ -152,7 +96,7 @@ def test_quota_error_in_every_region_is_one_line_and_leaves_nothing(azure: Azure
     assert azure.arm.groups() == {}
 
 
-def test_unknown_region_is_one_line(azure: Azure):
+def test_unknown_region_is_one_line(azure: AzureWorld):
     with pytest.raises(ConfigError) as err:
         azure.provider(regions="marsnorth").up(ClusterSpec("fedtest-c4"))
     assert "marsnorth" in _one_line(err.value) and "LocationNotAvailableForResourceGroup" in str(err.value)
@@ -160,21 +104,21 @@ def test_unknown_region_is_one_line(azure: Azure):
 
 
 @pytest.mark.parametrize("cidr", ["10.0.0.300/32", "10.0.0.1/8", "everyone", ""])
-def test_bad_or_missing_cidr_is_one_line_before_any_request(azure: Azure, cidr: str):
+def test_bad_or_missing_cidr_is_one_line_before_any_request(azure: AzureWorld, cidr: str):
     with pytest.raises(ConfigError) as err:
         azure.provider(api_cidr=cidr).plan(1)
     assert "api_cidr" in _one_line(err.value)
     assert azure.arm.requests == []
 
 
-def test_no_subscription_is_one_line(azure: Azure, monkeypatch: pytest.MonkeyPatch):
+def test_no_subscription_is_one_line(azure: AzureWorld, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID")
     with pytest.raises(ConfigError) as err:
         azure.provider().plan(1)
     assert "AZURE_SUBSCRIPTION_ID" in _one_line(err.value)
 
 
-def test_no_credentials_is_one_line(azure: Azure, monkeypatch: pytest.MonkeyPatch):
+def test_no_credentials_is_one_line(azure: AzureWorld, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.delenv("IDENTITY_ENDPOINT")
     monkeypatch.delenv("IDENTITY_HEADER")
     with pytest.raises(AuthError) as err:
@@ -196,7 +140,7 @@ def _seed(arm: FakeArm, now: dt.datetime) -> None:
     arm.add_group("untagged")
 
 
-def test_janitor_deletes_only_expired_groups(azure: Azure):
+def test_janitor_deletes_only_expired_groups(azure: AzureWorld):
     now = dt.datetime.now(dt.UTC)
     _seed(azure.arm, now)
     provider = azure.provider()
@@ -208,7 +152,7 @@ def test_janitor_deletes_only_expired_groups(azure: Azure):
     assert provider.sweep(now) == []
 
 
-def test_janitor_cli(azure: Azure, capsys: pytest.CaptureFixture[str]):
+def test_janitor_cli(azure: AzureWorld, capsys: pytest.CaptureFixture[str]):
     _seed(azure.arm, dt.datetime.now(dt.UTC))
     opts = [f"--provider-opt={k}={v}" for k, v in azure.base_opts.items() if k in ("arm_endpoint", "poll_seconds")]
     assert cli.main(["janitor", "--provider", "azure", "--dry-run", *opts]) == 0
@@ -220,9 +164,22 @@ def test_janitor_cli(azure: Azure, capsys: pytest.CaptureFixture[str]):
     assert len(azure.arm.groups()) == 4
 
 
-def test_janitor_cli_without_credentials_prints_one_line(azure: Azure, monkeypatch: pytest.MonkeyPatch,
+def test_janitor_cli_without_credentials_prints_one_line(azure: AzureWorld, monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]):
     monkeypatch.delenv("IDENTITY_ENDPOINT")
     code = cli.main(["janitor", "--provider", "azure", f"--provider-opt=arm_endpoint={azure.arm.url}"])
     err = capsys.readouterr().err
     assert code != 0 and err.startswith("fedtest: error: no Azure credentials") and err.count("\n") == 1
+
+
+def test_fake_arm_rejects_bodies_real_arm_would(azure: AzureWorld):
+    """The stand-in is strict: a snake_case dict (what the SDK sends verbatim) gets ARM's 400."""
+    azure.arm.add_group("shapes")
+    clients = arm.clients(settings.parse({"arm_endpoint": azure.arm.url, "poll_seconds": "0"}, for_bring_up=False))
+    try:
+        with pytest.raises(HttpResponseError) as err:
+            clients.network.public_ip_addresses.begin_create_or_update(
+                "shapes", "ip", {"location": "westeurope", "public_ip_allocation_method": "Static"}).result()
+        assert err.value.status_code == 400 and arm.error_code(err.value) == "InvalidRequestContent"
+    finally:
+        clients.close()

@@ -37,7 +37,7 @@ def _throwaway_ssh_key() -> str:
 
 
 def _network(arm: Clients, settings: AzureSettings, group: str, region: str, tags: dict[str, str]) -> str:
-    """NSG, VNet + subnet and the control plane's public IP; returns the subnet id and the IP."""
+    """The NSG (API port from api_cidr only) and the VNet whose subnet it guards; returns the subnet id."""
     rule = network.SecurityRule(
         name="kube-apiserver", protocol="Tcp", access="Allow", direction="Inbound", priority=100,
         source_address_prefix=settings.api_cidr, source_port_range="*",

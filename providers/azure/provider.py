@@ -16,7 +16,7 @@ from azure.mgmt.resource.resources import models as resource_models
 
 from providers.azure import arm
 from providers.azure import settings as settings_mod
-from providers.azure.build import build_cluster
+from providers.azure.build import Built, build_cluster
 from providers.base import CapacityError, Cluster, ClusterSpec, Provider, ProviderError
 from providers.bootstrap import DEFAULT_K8S_VERSION, ClusterPKI, admin_kubeconfig, write_kubeconfig
 from providers.bootstrap.nodes import wait_nodes_ready
@@ -59,7 +59,7 @@ class AzureProvider(Provider):
         })
 
     def _up_in_some_region(self, clients: arm.Clients, settings: settings_mod.AzureSettings, spec: ClusterSpec,
-                           pki: ClusterPKI, version: str) -> tuple[str, object]:
+                           pki: ClusterPKI, version: str) -> tuple[str, Built]:
         """Try each region in order; a capacity or quota error deletes the half-made group and moves on."""
         refusals = []
         for region in settings.regions:
@@ -99,6 +99,16 @@ class AzureProvider(Provider):
         shutil.rmtree(self._cluster_dir(cluster.name) / "pki", ignore_errors=True)
 
     def is_up(self, cluster: Cluster) -> bool:
+        """The resource group exists and the API server is ready (an address alone may be reused)."""
+        settings = self._settings()
+        group = cluster.metadata.get("resource_group", cluster.name)
+        clients = arm.clients(settings)
+        try:
+            with arm.translated(f"look up resource group {group}", settings):
+                if not clients.resources.resource_groups.check_existence(group):
+                    return False
+        finally:
+            clients.close()
         try:
             wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
         except ProviderError:

@@ -49,7 +49,7 @@ def wait_nodes_ready(kubeconfig: Path, context: str, expected: int, deadline_sec
             return names
         window = min(remaining, 300.0)
         for event in watch.Watch().stream(core.list_node, resource_version=listed.metadata.resource_version or None,
-                                          timeout_seconds=max(1, int(window)), _request_timeout=window + 5):
+                                          timeout_seconds=max(1, int(window)), _request_timeout=window + 1):
             node = event["object"]
             if event["type"] == "DELETED":
                 ready.pop(node.metadata.name, None)

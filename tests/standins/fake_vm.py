@@ -52,7 +52,7 @@ class ControlPlaneStandIn:
             yield standin
         finally:
             with contextlib.suppress(OSError):
-                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept(); close() alone does not
+                listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
             listener.close()
             thread.join(10)
 
