@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.base import AuthError, ConfigError, ProviderError, ProviderOptions
+from providers.base import AuthError, ClusterSpec, ConfigError, ProviderError, ProviderOptions
 from providers.gce import GCEProvider
 from providers.gce.settings import Settings
 from tests.standins.gce_world import GCEWorld
@@ -48,8 +48,7 @@ def _one_line(err: pytest.ExceptionInfo[ProviderError], *fragments: str) -> str:
     return message
 
 
-def _spec():
-    from providers.base import ClusterSpec
+def _spec() -> ClusterSpec:
     return ClusterSpec(NAME)
 
 
@@ -144,3 +143,12 @@ def test_cli_prints_one_line_and_exits_nonzero(no_google_env: None, tmp_path: Pa
     assert done.returncode == 2
     assert done.stderr.startswith("fedtest: error: --provider-opt api_cidr=nonsense is not a CIDR")
     assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
+    with GCEWorld.run(tmp_path / "work") as world:
+        closed = world.fake.url  # the fake stops at the end of the block: nothing listens there after
+    provider = GCEProvider(_options(tmp_path, project="p", api_cidr="10.0.0.0/8", api_endpoint=closed))
+    with pytest.raises(ProviderError) as err:
+        provider.up(_spec())
+    _one_line(err, "compute API unreachable while trying to look up zone europe-west1-b", "api_endpoint")
