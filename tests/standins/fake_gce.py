@@ -305,13 +305,11 @@ def _matches(labels: dict[str, str], flt: str) -> bool:
         return True
     for term in re.split(r"\s+AND\s+", flt.strip()):
         term = term.strip().strip("()").strip()
-        if m := _FILTER_EQ.match(term):
-            if labels.get(m.group(1)) != m.group(2):
-                return False
-        elif m := _FILTER_HAS.match(term):
-            if m.group(1) not in labels:
-                return False
-        else:
+        if (m := _FILTER_EQ.match(term)) and labels.get(m.group(1)) != m.group(2):
+            return False
+        if (has := _FILTER_HAS.match(term)) and has.group(1) not in labels:
+            return False
+        if not m and not has:
             raise ApiError(400, "invalid", f"Invalid list filter expression '{term}'")
     return True
 
@@ -356,13 +354,9 @@ def _handler_for(fake: FakeGCE) -> type[BaseHTTPRequestHandler]:
                     self._reply(err.status, _error(err))
 
         def do_GET(self) -> None:
-            self._serve("GET")
+            self._serve(self.command)
 
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def do_DELETE(self) -> None:
-            self._serve("DELETE")
+        do_POST = do_DELETE = do_GET
 
     return Handler
 
