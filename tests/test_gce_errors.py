@@ -152,3 +152,11 @@ def test_unreachable_endpoint_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(ProviderError) as err:
         provider.up(_spec())
     _one_line(err, "compute API unreachable while trying to look up zone europe-west1-b", "api_endpoint")
+
+
+@pytest.mark.parametrize("name", ["Prod_Cluster", "x" * 51, "1cluster"])
+def test_cluster_names_gce_cannot_use(world: GCEWorld, name: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        world.provider().up(ClusterSpec(name))
+    _one_line(err, "cannot name GCE resources")
+    assert world.fake.requests == []

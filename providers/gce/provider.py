@@ -32,6 +32,8 @@ from providers.gce.resources import CONTROL_PLANE, ROLE, WORKER, Cloud, Names, R
 from providers.gce.settings import Compute, Settings
 from providers.readiness import wait_ready
 
+# GCE names are [a-z]([-a-z0-9]*[a-z0-9])? up to 63; the longest suffix added is "-internal".
+_CLUSTER_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$")
 # Serial consoles show cloud-init and kubeadm output: bootstrap tokens and keys must not leave.
 _SECRETS = (
     re.compile(r"\b[a-z0-9]{6}\.[a-z0-9]{16}\b"),
@@ -87,6 +89,9 @@ class GCEProvider(Provider):
         return super().plan(count)
 
     def up(self, spec: ClusterSpec) -> Cluster:
+        if not _CLUSTER_NAME.match(spec.name):
+            raise ConfigError(f"cluster name {spec.name!r} cannot name GCE resources",
+                              "use lowercase letters, digits and '-', starting with a letter, at most 50")
         settings = self._settings(create=True)
         cloud = self._cloud(settings)
         self._check_zones(cloud, settings)
