@@ -54,6 +54,7 @@ def test_up_and_down_end_to_end(azure: AzureWorld, tmp_path: Path):
     assert expires - created == dt.timedelta(hours=6) and created.tzinfo is not None
     kinds = sorted(r["type"].split("/")[-1] for r in azure.arm.resources_in("fedtest-c1"))
     assert kinds.count("virtualMachines") == 3 and kinds.count("networkInterfaces") == 3
+    assert kinds.count("natGateways") == 1 and kinds.count("publicIPAddresses") == 2
     nsg = next(r for r in azure.arm.resources_in("fedtest-c1") if r["type"].endswith("networkSecurityGroups"))
     rules = [r["properties"] for r in nsg["properties"]["securityRules"]]
     assert [(r["sourceAddressPrefix"], r["destinationPortRange"], r["access"]) for r in rules] == [
@@ -82,8 +83,10 @@ def test_capacity_error_deletes_the_half_made_group_and_tries_the_next_region(az
     group_puts = [r.body["location"] for r in azure.arm.calls("PUT", "/resourcegroups/fedtest-c2")
                   if r.path.lower().endswith("/resourcegroups/fedtest-c2")]
     assert group_puts == ["westeurope", "northeurope"]
-    deletes = azure.arm.calls("DELETE", "/resourcegroups/fedtest-c2")
-    assert len(deletes) == 1  # the westeurope attempt, before northeurope was tried
+    group_calls = [(r.method, (r.body or {}).get("location")) for r in azure.arm.requests
+                   if r.path.lower().endswith("/resourcegroups/fedtest-c2") and r.method in ("PUT", "DELETE")]
+    # The westeurope group is deleted (and awaited) before the northeurope one is made.
+    assert group_calls == [("PUT", "westeurope"), ("DELETE", None), ("PUT", "northeurope")]
     assert set(TAGS) <= set(azure.arm.groups()["fedtest-c2"]["tags"])
 
 
@@ -183,3 +186,10 @@ def test_fake_arm_rejects_bodies_real_arm_would(azure: AzureWorld):
         assert err.value.status_code == 400 and arm.error_code(err.value) == "InvalidRequestContent"
     finally:
         clients.close()
+
+
+def test_bad_kubernetes_version_fails_before_any_resource(azure: AzureWorld):
+    with pytest.raises(ConfigError) as err:
+        azure.provider().up(ClusterSpec("fedtest-c6", k8s_version="latest"))
+    assert "--k8s-version" in _one_line(err.value)
+    assert azure.arm.requests == []

@@ -1,8 +1,9 @@
 """Create one cluster's resources inside its resource group: network, addresses, NICs and kubeadm VMs.
 
 Layout: VNet 10.0.0.0/16 with one subnet 10.0.0.0/24 guarded by an NSG that opens only the API
-port, and only to `api_cidr`. The control plane has a static public IP (known before the VM boots,
-so it goes into the API server certificate) and the static private IP workers join through.
+port, and only to `api_cidr`; a NAT gateway gives the nodes outbound access (packages, images).
+The control plane has a static public IP (known before the VM boots, so it goes into the API
+server certificate) and the static private IP workers join through.
 """
 
 from __future__ import annotations
@@ -36,8 +37,20 @@ def _throwaway_ssh_key() -> str:
                                          serialization.PublicFormat.OpenSSH).decode()
 
 
+def _public_ip(arm: Clients, settings: AzureSettings, group: str, region: str, tags: dict[str, str],
+               name: str) -> tuple[str, str]:
+    """A static Standard public IP: its address is known before any VM boots. Returns (id, address)."""
+    with translated(f"create public IP address {name}", settings, region):
+        pip = arm.network.public_ip_addresses.begin_create_or_update(group, name, network.PublicIPAddress(
+            location=region, tags=tags, sku=network.PublicIPAddressSku(name="Standard"),
+            public_ip_allocation_method="Static",
+        )).result()
+    return pip.id, pip.ip_address
+
+
 def _network(arm: Clients, settings: AzureSettings, group: str, region: str, tags: dict[str, str]) -> str:
-    """The NSG (API port from api_cidr only) and the VNet whose subnet it guards; returns the subnet id."""
+    """NSG (API port from api_cidr only), NAT gateway (outbound for apt and images: new Azure subnets
+    have no default outbound access) and the VNet whose subnet uses both; returns the subnet id."""
     rule = network.SecurityRule(
         name="kube-apiserver", protocol="Tcp", access="Allow", direction="Inbound", priority=100,
         source_address_prefix=settings.api_cidr, source_port_range="*",
@@ -46,22 +59,20 @@ def _network(arm: Clients, settings: AzureSettings, group: str, region: str, tag
         nsg = arm.network.network_security_groups.begin_create_or_update(
             group, f"{group}-nsg", network.NetworkSecurityGroup(location=region, tags=tags, security_rules=[rule]),
         ).result()
+    nat_ip_id, _address = _public_ip(arm, settings, group, region, tags, f"{group}-nat")
+    with translated("create the NAT gateway", settings, region):
+        nat = arm.network.nat_gateways.begin_create_or_update(group, f"{group}-nat", network.NatGateway(
+            location=region, tags=tags, sku=network.NatGatewaySku(name="Standard"),
+            public_ip_addresses=[network.SubResource(id=nat_ip_id)],
+        )).result()
     with translated("create the virtual network", settings, region):
         vnet = arm.network.virtual_networks.begin_create_or_update(group, f"{group}-vnet", network.VirtualNetwork(
             location=region, tags=tags, address_space=network.AddressSpace(address_prefixes=[VNET_CIDR]),
             subnets=[network.Subnet(name="nodes", address_prefix=SUBNET_CIDR,
-                                    network_security_group=network.NetworkSecurityGroup(id=nsg.id))],
+                                    network_security_group=network.NetworkSecurityGroup(id=nsg.id),
+                                    nat_gateway=network.SubResource(id=nat.id))],
         )).result()
     return vnet.subnets[0].id
-
-
-def _public_ip(arm: Clients, settings: AzureSettings, group: str, region: str, tags: dict[str, str]) -> tuple[str, str]:
-    with translated("create the public IP address", settings, region):
-        pip = arm.network.public_ip_addresses.begin_create_or_update(group, f"{group}-api", network.PublicIPAddress(
-            location=region, tags=tags, sku=network.PublicIPAddressSku(name="Standard"),
-            public_ip_allocation_method="Static",
-        )).result()
-    return pip.id, pip.ip_address
 
 
 def _nic(arm: Clients, settings: AzureSettings, group: str, region: str, tags: dict[str, str], name: str,
@@ -103,7 +114,7 @@ def build_cluster(arm: Clients, settings: AzureSettings, *, group: str, region: 
                   pki: ClusterPKI, k8s_version: str, workers: int) -> Built:
     """Everything but the resource group; VMs are created in parallel and all awaited."""
     subnet_id = _network(arm, settings, group, region, tags)
-    public_ip_id, public_ip = _public_ip(arm, settings, group, region, tags)
+    public_ip_id, public_ip = _public_ip(arm, settings, group, region, tags, f"{group}-api")
     params = BootstrapParams(group, pki, k8s_version, api_sans=(public_ip,),
                              control_plane_address=CONTROL_PLANE_IP, api_port=settings.api_port)
     ssh_key = _throwaway_ssh_key()

@@ -18,7 +18,7 @@ from providers.azure import arm
 from providers.azure import settings as settings_mod
 from providers.azure.build import Built, build_cluster
 from providers.base import CapacityError, Cluster, ClusterSpec, Provider, ProviderError
-from providers.bootstrap import DEFAULT_K8S_VERSION, ClusterPKI, admin_kubeconfig, write_kubeconfig
+from providers.bootstrap import DEFAULT_K8S_VERSION, BootstrapParams, ClusterPKI, admin_kubeconfig, write_kubeconfig
 from providers.bootstrap.nodes import wait_nodes_ready
 from providers.existing import ExistingProvider
 from providers.readiness import wait_ready
@@ -43,6 +43,7 @@ class AzureProvider(Provider):
         pki = ClusterPKI.generate(spec.name)
         pki.save(self._cluster_dir(spec.name) / "pki")
         version = spec.k8s_version or self.options.k8s_version or DEFAULT_K8S_VERSION
+        BootstrapParams(spec.name, pki, version).version_parts()  # a bad version fails before any resource
         clients = arm.clients(settings)
         try:
             region, built = self._up_in_some_region(clients, settings, spec, pki, version)

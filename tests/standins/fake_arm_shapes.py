@@ -38,6 +38,8 @@ def _vnet(fake: FakeArm, res: dict[str, Any]) -> None:
         require(props, "addressPrefix")
         if "networkSecurityGroup" in props:
             fake.exists(props["networkSecurityGroup"]["id"], "network security group")
+        if "natGateway" in props:
+            fake.exists(props["natGateway"]["id"], "NAT gateway")
         subnet["id"] = f"{res['id']}/subnets/{require(subnet, 'name')}"
         fake.store[subnet["id"].lower()] = {**subnet, "type": "Microsoft.Network/virtualNetworks/subnets"}
 
@@ -45,6 +47,15 @@ def _vnet(fake: FakeArm, res: dict[str, Any]) -> None:
 def _public_ip(fake: FakeArm, res: dict[str, Any]) -> None:
     require(res["properties"], "publicIPAllocationMethod")
     res["properties"]["ipAddress"] = fake.public_ip
+
+
+def _nat_gateway(fake: FakeArm, res: dict[str, Any]) -> None:
+    if (res.get("sku") or {}).get("name") != "Standard":
+        raise ArmError(400, "InvalidParameter", "a NAT gateway needs sku Standard")
+    for ip in res["properties"].get("publicIpAddresses", []):
+        address = fake.exists(require(ip, "id"), "public IP address")
+        if (address.get("sku") or {}).get("name") != "Standard":
+            raise ArmError(400, "NatGatewayCannotBeAssociatedWithBasicSkuPublicIp", "needs a Standard public IP")
 
 
 def _nic(fake: FakeArm, res: dict[str, Any]) -> None:
@@ -83,5 +94,6 @@ VALIDATORS: dict[str, Callable[[FakeArm, dict[str, Any]], None]] = {
     "microsoft.network/virtualnetworks": _vnet,
     "microsoft.network/publicipaddresses": _public_ip,
     "microsoft.network/networkinterfaces": _nic,
+    "microsoft.network/natgateways": _nat_gateway,
     "microsoft.compute/virtualmachines": _vm,
 }
