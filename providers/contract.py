@@ -16,12 +16,14 @@ From pytest (a third-party provider's own test module):
     import pytest
     from providers.contract import ProviderContract
 
-    class TestMyProviderContract(ProviderContract):
-        @pytest.fixture(scope="class")
-        def provider(self, tmp_path_factory):
-            return MyProvider(ProviderOptions(work_dir=tmp_path_factory.mktemp("work"), run_id="r1"))
+    @pytest.fixture(scope="module")   # class, module or session scope: the lifecycle runs once
+    def provider(tmp_path_factory):
+        return MyProvider(ProviderOptions(work_dir=tmp_path_factory.mktemp("work"), run_id="r1"))
 
-Each check becomes a test of its own; the lifecycle runs once per class (per xdist worker: use
+    class TestMyProviderContract(ProviderContract):
+        pass
+
+Each check becomes a test of its own; the lifecycle runs once per class and xdist worker (use
 `--dist loadscope` against real clouds so it runs once). Without pytest:
 `run_contract(provider, logs_dir).raise_for_failures()`.
 """
@@ -84,7 +86,7 @@ def _require(condition: bool, message: str) -> None:
 
 
 def _describe(err: BaseException) -> str:
-    return str(err) if isinstance(err, ProviderError) else f"{type(err).__name__}: {err}"
+    return str(err) if isinstance(err, ProviderError | ContractFailure) else f"{type(err).__name__}: {err}"
 
 
 def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.0) -> ContractReport:
@@ -161,8 +163,9 @@ class ProviderContract:
     contract_ready_deadline: ClassVar[float] = 60.0
 
     @pytest.fixture(scope="class")
-    def contract_report(self, provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> ContractReport:
-        return run_contract(provider, tmp_path_factory.mktemp("contract-logs"), self.contract_ready_deadline)
+    @classmethod
+    def contract_report(cls, provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> ContractReport:
+        return run_contract(provider, tmp_path_factory.mktemp("contract-logs"), cls.contract_ready_deadline)
 
     @staticmethod
     def _assert(report: ContractReport, name: str) -> None:

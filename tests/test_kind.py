@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from providers import clusterset, ledger as ledger_mod
+from providers import clusterset
+from providers import ledger as ledger_mod
 from providers.base import Cluster, ConfigError, DeadlineExceeded, ProviderError
 from providers.kind import KindProvider, images, ingress
 from providers.kind.config import PortAllocator, cluster_config

@@ -7,6 +7,8 @@ with one overall deadline: no polling sleeps, and a timeout says what was last s
 
 from __future__ import annotations
 
+import copy
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,15 @@ CONTROLLER = "ingress-nginx-controller"
 INGRESS_CLASS = "nginx"
 
 
+@functools.cache
+def _parsed_manifest() -> tuple[dict[str, Any], ...]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return tuple(doc for doc in yaml.load_all(MANIFEST.read_text(encoding="utf-8"), Loader=loader) if doc)
+
+
 def manifest_objects() -> list[dict[str, Any]]:
-    return [doc for doc in yaml.safe_load_all(MANIFEST.read_text(encoding="utf-8")) if doc]
+    """The manifest's objects, parsed once per process; each caller gets its own copy."""
+    return copy.deepcopy(list(_parsed_manifest()))
 
 
 def apply(api: client.ApiClient) -> int:

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from providers.base import Provider, ProviderOptions
 from providers.kind import KindProvider
@@ -46,8 +47,9 @@ class KindWorld:
     kube: KubeStandIn
     marked: list[str]
 
-    def provider(self, root: Path, **kwargs: object) -> KindProvider:
-        return KindProvider(options(root, **kwargs))  # type: ignore[arg-type]
+    def provider(self, root: Path, **kwargs: Any) -> KindProvider:
+        """A KindProvider whose options are `options(root, **kwargs)`."""
+        return KindProvider(options(root, **kwargs))
 
 
 @contextlib.contextmanager
