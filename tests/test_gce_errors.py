@@ -160,3 +160,10 @@ def test_cluster_names_gce_cannot_use(world: GCEWorld, name: str) -> None:
         world.provider().up(ClusterSpec(name))
     _one_line(err, "cannot name GCE resources")
     assert world.fake.requests == []
+
+
+def test_bad_kubernetes_version_fails_before_any_resource(world: GCEWorld) -> None:
+    with pytest.raises(ConfigError) as err:
+        world.provider().up(ClusterSpec(NAME, k8s_version="latest"))
+    _one_line(err, "--k8s-version")
+    assert world.fake.calls("POST", "") == []

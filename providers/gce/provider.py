@@ -79,6 +79,9 @@ class GCEProvider(Provider):
                                   "pick zones from `gcloud compute zones list` for --provider-opt zones=")
             self._checked_zones.add(zone)
 
+    def _k8s_version(self, spec: ClusterSpec) -> str:
+        return spec.k8s_version or self.options.k8s_version or DEFAULT_K8S_VERSION
+
     def _cluster_labels(self, cluster_name: str, run_id: str | None = None) -> dict[str, str]:
         return {lbl.RUN: lbl.value(run_id or self.options.run_id), lbl.CLUSTER: lbl.value(cluster_name)}
 
@@ -99,6 +102,7 @@ class GCEProvider(Provider):
                                  dt.datetime.now(dt.UTC), self.options.ttl)
         cluster_dir = self.options.work_dir / spec.name
         pki = ClusterPKI.generate(spec.name)
+        BootstrapParams(spec.name, pki, self._k8s_version(spec)).version_parts()  # fails before any resource
         pki.save(cluster_dir / "pki")
         failures = []
         for zone in settings.zones:
@@ -116,9 +120,8 @@ class GCEProvider(Provider):
         cloud.create_network(names, labels)
         cloud.create_firewalls(names, labels, settings.api_cidr, settings.api_port)
         public_ip = cloud.reserve_address(names, labels, zone)
-        params = BootstrapParams(
-            spec.name, pki, spec.k8s_version or self.options.k8s_version or DEFAULT_K8S_VERSION,
-            api_sans=(public_ip,), api_port=settings.api_port)
+        params = BootstrapParams(spec.name, pki, self._k8s_version(spec), api_sans=(public_ip,),
+                                 api_port=settings.api_port)
         control_plane = cloud.instance_body(names.control_plane, names, labels, zone,
                                             render_control_plane(params), public_ip, CONTROL_PLANE)
         cloud.create_instances(zone, [control_plane])
