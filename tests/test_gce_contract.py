@@ -1,0 +1,20 @@
+"""The provider contract kit, run for the gce provider against the fake compute/v1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from providers.contract import ProviderContract
+from providers.gce import GCEProvider
+from tests.standins.gce_world import GCEWorld
+
+
+class TestGCEProviderContract(ProviderContract):
+    contract_ready_deadline = 20.0
+
+    @pytest.fixture(scope="class")
+    def provider(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GCEProvider]:
+        with GCEWorld.run(tmp_path_factory.mktemp("gce-work")) as world:
+            yield world.provider()
