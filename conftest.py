@@ -7,8 +7,10 @@ read the ledger. Bring-up, teardown and leak checks are JUnit cases of their own
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,10 +19,33 @@ from kubernetes import client
 from e2e.framework import diagnostics, kube, namespaces
 from e2e.framework.session import AGNHOST, BUSYBOX, E2EConfig, Run, Settings
 from providers.base import Cluster, ProviderError
+from upload.abort import AbortController
+from upload.console import ConsoleLog
+from upload.errors import UploadError
+from upload.session import PublishSettings, RunRecord, infra_commit
 
 RUN_KEY = pytest.StashKey[Run]()
 REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
+PUBLISH_KEY = pytest.StashKey["Publishing"]()
+WORKER_ABORT_KEY = pytest.StashKey[AbortController]()
 NO_CLUSTER = "no-cluster"
+ABORT_MARKER = ".fedtest-abort"  # in artifacts/: how xdist workers learn of the controller's abort
+
+
+@dataclass
+class Publishing:
+    """The controller's build record, console log and abort handling, with the phase clock."""
+
+    record: RunRecord
+    abort: AbortController
+    console: ConsoleLog
+    session: pytest.Session | None = None
+    mark: float = field(default_factory=time.monotonic)
+
+    def lap(self, phase: str) -> None:
+        now = time.monotonic()
+        self.record.timings[phase] = now - self.mark
+        self.mark = now
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +67,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="provider-specific option, repeatable")
     group.addoption("--bringup-deadline", type=float, default=900.0, help="seconds for each cluster to come up")
     group.addoption("--namespace-deadline", type=float, default=120.0, help="seconds to wait for namespace deletion")
+    group.addoption("--results",
+                    help="gs://bucket/logs/<job> or a folder (default: the bucket layout under --artifacts)")
+    group.addoption("--job", help="job name in the results (default: $JOB_NAME, else e2e-<provider>)")
+    group.addoption("--build-id", help="numeric, increasing build id (default: $BUILD_NUMBER, else start seconds)")
+    group.addoption("--deadline", type=float, default=None,
+                    help="seconds the whole run may take; the abort reserve before it goes to teardown and upload")
+    group.addoption("--abort-reserve", type=float, default=300.0,
+                    help="seconds kept for teardown and upload after SIGTERM, SIGINT or the deadline")
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -70,13 +103,93 @@ def pytest_configure(config: pytest.Config) -> None:
     except ProviderError as err:
         raise pytest.UsageError(str(err)) from None
     config.stash[RUN_KEY] = run
-    if not _is_worker(config):
-        config.pluginmanager.register(_CaseRecorder(run), "fedtest-case-recorder")
+    if _is_worker(config):
+        return
+    (run.settings.artifacts / ABORT_MARKER).unlink(missing_ok=True)
+    config.pluginmanager.register(_CaseRecorder(run), "fedtest-case-recorder")
+    if run.provider is not None:
+        config.stash[PUBLISH_KEY] = _open_record(config, run)
 
 
+def _open_record(config: pytest.Config, run: Run) -> Publishing:
+    """started.json first, before any cluster exists; bad results input is a usage error."""
+    opt = config.getoption
+    settings = PublishSettings(opt("results"), opt("job"), opt("build_id"), run.settings.artifacts,
+                               run.provider_name)
+    record = RunRecord(settings, log=lambda line: _say(config, line))
+    try:
+        abort = AbortController(deadline_seconds=opt("deadline"), reserve_seconds=opt("abort_reserve"))
+    except ValueError as err:
+        raise pytest.UsageError(f"{err}: pass a --deadline above --abort-reserve") from None
+    try:
+        record.open()
+    except UploadError as err:
+        raise pytest.UsageError(str(err)) from None
+    return Publishing(record, abort, ConsoleLog(record.build_log))
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+    else:
+        print(line)
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if not _is_worker(session.config):
-        session.config.stash[RUN_KEY].bring_up()
+    if _is_worker(session.config):
+        _watch_signals_in_worker(session)
+        return
+    run = session.config.stash[RUN_KEY]
+    pub = session.config.stash.get(PUBLISH_KEY, None)
+    if pub is not None:
+        pub.session = session
+        pub.console.start(session.config.get_terminal_writer())
+        pub.abort.on_abort = lambda reason: _stop(session, reason)
+        pub.abort.install()
+        _say(session.config, f"fedtest: run {run.run_id}: bringing up {len(run.cluster_names())} "
+                             f"{run.provider_name} cluster(s)")
+    run.bring_up()
+    if pub is not None:
+        pub.lap("bringup")
+
+
+def _stop(session: pytest.Session, reason: str) -> None:
+    """Called once on SIGTERM, SIGINT or the deadline: no new tests; teardown and upload follow."""
+    session.shouldstop = f"fedtest: run aborted ({reason})"
+    dsession = session.config.pluginmanager.get_plugin("dsession")  # pytest-xdist's controller
+    if dsession is not None:
+        dsession.shouldstop = session.shouldstop
+        (session.config.stash[RUN_KEY].settings.artifacts / ABORT_MARKER).write_text(reason)
+
+
+def _watch_signals_in_worker(session: pytest.Session) -> None:
+    """Jenkins signals the whole process tree: a worker finishes its test, then starts no other."""
+    watch = AbortController(reserve_seconds=0, grace_seconds=None, signals=(signal.SIGTERM,),
+                            on_abort=lambda reason: setattr(session, "shouldstop", f"aborted ({reason})"))
+    try:
+        watch.install()
+    except ValueError:  # not the main thread: the controller's marker file still stops us
+        return
+    session.config.stash[WORKER_ABORT_KEY] = watch
+
+
+def _abort_reason(config: pytest.Config) -> str | None:
+    for key in (PUBLISH_KEY, WORKER_ABORT_KEY):
+        holder = config.stash.get(key, None)
+        watch = getattr(holder, "abort", holder)
+        if watch is not None and watch.aborted:
+            return watch.reason or "aborted"
+    marker = config.stash[RUN_KEY].settings.artifacts / ABORT_MARKER
+    return marker.read_text().strip() or "aborted" if marker.exists() else None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    reason = _abort_reason(item.config)
+    if reason is not None:
+        pytest.skip(f"run aborted ({reason}) before this test started")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -213,15 +326,53 @@ def _message(report: pytest.TestReport) -> str:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Teardown and JUnit here; publishing waits for pytest_unconfigure, after the terminal summary."""
     if _is_worker(session.config):
         return
     run = session.config.stash[RUN_KEY]
+    pub = session.config.stash.get(PUBLISH_KEY, None)
+    if pub is not None:
+        pub.abort.settle()
+        pub.lap("tests")
+        if pub.abort.aborted:
+            run.mark_interrupted(pub.abort.reason or "aborted")
     failed = any(c.outcome in ("failed", "error") for c in run.cases.values())
     run.finish(failed)
+    if pub is not None:
+        pub.lap("teardown")
     if run.provider is not None:
         run.write_junit()
     if not all(r.ok for r in run.infra) and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Publish: artifacts and build-log.txt, then finished.json, then latest-build.txt."""
+    pub = config.stash.get(PUBLISH_KEY, None)
+    if pub is None or pub.session is None:
+        return
+    run, session = config.stash[RUN_KEY], pub.session
+    passed = session.exitstatus == pytest.ExitCode.OK
+    reason = pub.abort.reason if pub.abort.aborted else None
+    if reason is None and session.exitstatus == pytest.ExitCode.INTERRUPTED:
+        reason = "interrupted"
+    meta = {**run.metadata(), "infra-commit": infra_commit()}
+    (run.settings.artifacts / ABORT_MARKER).unlink(missing_ok=True)
+    pub.console.flush()
+    try:
+        report = pub.record.finish(passed=passed, aborted=reason, metadata=meta,
+                                   budget_seconds=pub.abort.budget() if reason else None)
+    except UploadError as err:
+        _say(config, f"fedtest: error: results not published: {err}")
+        session.exitstatus = max(int(session.exitstatus), int(pytest.ExitCode.TESTS_FAILED))
+        report = None
+    finally:
+        pub.console.stop()
+        pub.abort.uninstall()
+    if report is not None and not report.passed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if reason and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        session.exitstatus = pytest.ExitCode.INTERRUPTED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

@@ -76,6 +76,7 @@ class Run:
     infra: list[PhaseResult] = field(default_factory=list)
     cases: dict[str, CaseResult] = field(default_factory=dict)
     started: float = field(default_factory=time.time)
+    running: set[str] = field(default_factory=set)
 
     # --- construction -------------------------------------------------------------------
     @classmethod
@@ -214,6 +215,10 @@ class Run:
             cluster_id = rest.rpartition("[")[2].rstrip("]") if rest.endswith("]") else ""
             if cluster_id in self.cluster_names():
                 case.properties["cluster"] = cluster_id
+        if when == "teardown":
+            self.running.discard(nodeid)
+        else:
+            self.running.add(nodeid)
         case.seconds += seconds
         case.properties.update({str(k): str(v) for k, v in user_properties})
         if outcome == "failed":
@@ -224,6 +229,25 @@ class Run:
             case.outcome, case.message = "skipped", (message or "skipped")[:500]
         if stdout:
             case.stdout = f"{case.stdout}{stdout}"
+
+    def mark_interrupted(self, reason: str) -> None:
+        """Tests an abort cut short have no teardown report: they become errors, not silence."""
+        for nodeid in sorted(self.running):
+            case = self.cases[nodeid]
+            case.outcome, case.message = "error", f"interrupted: run aborted ({reason})"
+        self.running.clear()
+
+    def metadata(self) -> dict[str, str]:
+        """finished.json metadata: what ran where (strings only, as TestGrid wants)."""
+        clusters = [e.cluster for e in self.ledger.entries.values() if e.cluster] if self.ledger else []
+        versions = sorted({c.version for c in clusters if c.version})
+        meta = {"run-id": self.run_id, "provider": self.provider_name, "clusters": str(len(self.cluster_names()))}
+        job_version = versions[0] if len(versions) == 1 else ",".join(versions)
+        if job_version or self.settings.k8s_version:
+            meta["job-version"] = job_version or f"v{self.settings.k8s_version}"
+        if clusters:
+            meta["cluster-versions"] = ",".join(f"{c.name}={c.version or 'unknown'}" for c in clusters)
+        return meta
 
     def record_collect_error(self, nodeid: str, message: str, details: str) -> None:
         self.cases[f"collect:{nodeid}"] = CaseResult(f"Collect: {nodeid}", "fedtest.collect", 0.0, "error",
