@@ -66,6 +66,14 @@ def _parser() -> argparse.ArgumentParser:
         help="finished.json metadata, e.g. job-version=v1.31.2 (repeatable)",
     )
     pub.add_argument("--repo-commit", help="started.json repo-commit")
+    ab = sub.add_parser("abort", help="publish ABORTED for a build whose run could not (no-op once finished)")
+    ab.add_argument("--results", required=True, help="gs://bucket/logs/<job>, gs://bucket with --job, or a folder")
+    ab.add_argument("--job", default=os.environ.get("JOB_NAME") or None, help="job name (default: $JOB_NAME)")
+    ab.add_argument("--build-id", default=os.environ.get("BUILD_NUMBER") or None,
+                    help="the aborted build (default: $BUILD_NUMBER)")
+    ab.add_argument("--artifacts", help="what the run left, uploaded as artifacts (optional)")
+    ab.add_argument("--log", help="console output, uploaded as build-log.txt (optional)")
+    ab.add_argument("--reason", default="build aborted before the run published", help="finished.json abort-reason")
     lint_cmd = sub.add_parser(
         "lint", help="check a build folder or an artifacts folder against TestGrid's rules"
     )
@@ -161,6 +169,18 @@ def _publish(args: argparse.Namespace) -> int:
     return 0 if report.passed else 1
 
 
+def _abort(args: argparse.Namespace) -> int:
+    if not args.build_id:
+        raise ConfigError("no build id to abort", "pass --build-id N (or set BUILD_NUMBER)")
+    record = BuildRecord.resume(args.results, job=args.job, build_id=args.build_id)
+    if record is None:
+        print(f"fedtest: build {args.build_id} already has finished.json: nothing to do")
+        return 0
+    artifacts = Path(args.artifacts) if args.artifacts and Path(args.artifacts).is_dir() else None
+    report = record.abort(reason=args.reason, artifacts_dir=artifacts, build_log=_log_file(args.log))
+    return 0 if not report.upload_failures else 1
+
+
 def _lint(args: argparse.Namespace) -> int:
     path = _folder(args.dir, "folder")
     try:
@@ -181,7 +201,8 @@ def _lint(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        return _publish(args) if args.verb == "publish" else _lint(args)
+        verbs = {"publish": _publish, "abort": _abort, "lint": _lint}
+        return verbs[args.verb](args)
     except UploadError as err:
         print(f"fedtest: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -181,6 +181,42 @@ class BuildRecord:
         log(f"fedtest: results: {url}")
         return cls(sink, location, started, url, Scrubber(env), log)
 
+    @classmethod
+    def resume(
+        cls,
+        results: str | ResultsTarget,
+        *,
+        job: str | None = None,
+        build_id: str,
+        env: Mapping[str, str] | None = None,
+        sink: Sink | None = None,
+        log: Callable[[str], None] = print,
+    ) -> BuildRecord | None:
+        """Take over a build whose run died (Jenkins' post-build step after an abort).
+
+        None when the build already has finished.json (the run published it). A missing
+        started.json is written now, so the build still shows up, as ABORTED.
+        """
+        env = os.environ if env is None else env
+        target = results if isinstance(results, ResultsTarget) else parse_results(results, job)
+        location = layout.BuildLocation(target.job_prefix, layout.check_build_id(build_id))
+        sink = sink or target.sink()
+        url = f"{target.url}/{location.build}"
+        if sink.read_text(location.finished) is not None:
+            return None
+        text = sink.read_text(location.started)
+        try:
+            started = json.loads(text) if text is not None else None
+        except ValueError:
+            started = None
+        if not isinstance(started, dict) or not isinstance(started.get("timestamp"), int):
+            started = layout.started_document(int(time.time()), node=env.get("NODE_NAME") or socket.gethostname())
+            try:
+                sink.create(location.started, _json_bytes(started), "application/json")
+            except ObjectExists:
+                started = json.loads(sink.read_text(location.started) or "{}")
+        return cls(sink, location, started, url, Scrubber(env), log)
+
     def finish(
         self,
         result: str,

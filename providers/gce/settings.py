@@ -127,8 +127,13 @@ def _endpoint(raw: str | None) -> str | None:
 def credentials(settings: Settings) -> Credentials:
     if settings.emulator:
         return AnonymousCredentials()
+    # The nightly job binds the cloud key apart from the bucket writer's GOOGLE_APPLICATION_CREDENTIALS.
+    key_file = os.environ.get("FEDTEST_GCE_CREDENTIALS")
     try:
-        creds, _project = google.auth.default(scopes=_SCOPES)
+        if key_file:
+            creds, _project = google.auth.load_credentials_from_file(key_file, scopes=_SCOPES)
+        else:
+            creds, _project = google.auth.default(scopes=_SCOPES)
     except DefaultCredentialsError as err:
         text = " ".join(str(err).split())
         problem = ("no Google Cloud credentials found" if "not found" in text

@@ -23,7 +23,7 @@ BINDINGS = "./buildWrappers/org.jenkinsci.plugins.credentialsbinding.impl.Secret
 def expected_run(provider: str, build_id: str = "$BUILD_NUMBER") -> list[str]:
     job = f"e2e-{provider}-nightly"
     return ["-e", f"e2e-{provider}", "--", "--results", f"gs://{BUCKET}/logs/{job}", "--job", job,
-            "--build-id", build_id]  # fmt: skip
+            "--build-id", build_id, "--deadline", "13800"]  # fmt: skip
 
 
 def test_one_nightly_job_per_provider(jobs: dict[str, ET.ElementTree]) -> None:
