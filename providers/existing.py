@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 from kubernetes import client
 
+from providers import readiness
 from providers.base import Cluster, ClusterSpec, ConfigError, Provider
 from providers.readiness import api_client, check_kubeconfig, wait_ready
 
@@ -47,11 +48,7 @@ class ExistingProvider(Provider):
         """Nothing to delete: the cluster is not ours. Idempotent by construction."""
 
     def is_up(self, cluster: Cluster) -> bool:
-        try:
-            wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
-        except Exception:
-            return False
-        return True
+        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
 
     def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
         """Nodes and kube-system events: what we may read of a cluster we do not own."""

@@ -18,7 +18,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from providers.base import AuthError, ClusterUnreachable, ConfigError, DeadlineExceeded
+from providers.base import AuthError, ClusterUnreachable, ConfigError, DeadlineExceeded, ProviderError
 
 
 @dataclass(frozen=True)
@@ -120,3 +120,12 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
         ) from None
     finally:
         api.close()
+
+
+def answers(kubeconfig: Path, context: str, deadline_seconds: float = 10.0) -> bool:
+    """is_up's question for any provider: does the API server say it is ready, within the deadline?"""
+    try:
+        wait_ready(kubeconfig, context, deadline_seconds)
+    except ProviderError:
+        return False
+    return True

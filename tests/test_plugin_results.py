@@ -31,7 +31,11 @@ def test_1_first(namespace):
     assert namespace
 
 def test_2_gets_sigterm(namespace):
-    os.kill(int(os.environ.get("FEDTEST_CONTROLLER_PID") or os.getpid()), signal.SIGTERM)
+    # As Jenkins does: SIGTERM to every process of the run (the controller, and this xdist worker).
+    controller = int(os.environ.get("FEDTEST_CONTROLLER_PID") or os.getpid())
+    os.kill(controller, signal.SIGTERM)
+    if controller != os.getpid():
+        os.kill(os.getpid(), signal.SIGTERM)
 
 def test_3_never_starts(namespace):
     raise AssertionError("ran after the abort")

@@ -14,6 +14,7 @@ from pathlib import Path
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.resource.resources import models as resource_models
 
+from providers import readiness
 from providers.azure import arm
 from providers.azure import settings as settings_mod
 from providers.azure.build import Built, build_cluster
@@ -110,11 +111,7 @@ class AzureProvider(Provider):
                     return False
         finally:
             clients.close()
-        try:
-            wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
-        except ProviderError:
-            return False
-        return True
+        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
 
     def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
         """Nodes and kube-system events (through the API) plus each VM's Azure instance view."""

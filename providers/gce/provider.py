@@ -16,6 +16,7 @@ import re
 import threading
 from pathlib import Path
 
+from providers import readiness
 from providers.base import CapacityError, Cluster, ClusterSpec, ConfigError, Provider, ProviderOptions
 from providers.bootstrap import (
     DEFAULT_K8S_VERSION,
@@ -151,12 +152,11 @@ class GCEProvider(Provider):
         try:
             settings = self._settings(create=False, project=cluster.metadata.get("project"))
             found = self._cloud(settings).find(self._cluster_labels(cluster.name, cluster.metadata.get("run_id")))
-            if not any(r.kind == "instance" and r.labels.get(ROLE) == CONTROL_PLANE for r in found):
-                return False
-            wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
-        except Exception:
+        except Exception:  # is_up answers, never raises: an unreachable cloud means "not up"
             return False
-        return True
+        if not any(r.kind == "instance" and r.labels.get(ROLE) == CONTROL_PLANE for r in found):
+            return False
+        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
 
     def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
         """Each VM's serial console (cloud-init and kubeadm output), secrets scrubbed."""

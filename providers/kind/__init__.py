@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from providers import readiness
 from providers.base import Cluster, ClusterSpec, ConfigError, Provider, ProviderError, ProviderOptions
 from providers.kind import images, ingress, tool
 from providers.kind.config import LISTEN_ADDRESS, PortAllocator, cluster_config
@@ -139,11 +140,7 @@ class KindProvider(Provider):
     def is_up(self, cluster: Cluster) -> bool:
         if cluster.name not in self.clusters():
             return False
-        try:
-            wait_ready(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
-        except ProviderError:
-            return False
-        return True
+        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
 
     def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
         """`kind export logs`: node journals, container logs, kind and engine versions."""
