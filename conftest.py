@@ -7,6 +7,7 @@ read the ledger. Bring-up, teardown and leak checks are JUnit cases of their own
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from collections.abc import Iterator
@@ -64,7 +65,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--busybox-image", default=BUSYBOX, help="image for runner pods and jobs")
     group.addoption("--ingress-address", help="HOST[:PORT] to reach the ingress controller (e.g. kind port map)")
     group.addoption("--provider-opt", action="append", default=[], metavar="KEY=VALUE",
-                    help="provider-specific option, repeatable")
+                    help="provider-specific option, repeatable (also $FEDTEST_PROVIDER_OPTS, space-separated)")
     group.addoption("--bringup-deadline", type=float, default=900.0, help="seconds for each cluster to come up")
     group.addoption("--namespace-deadline", type=float, default=120.0, help="seconds to wait for namespace deletion")
     group.addoption("--results",
@@ -86,7 +87,8 @@ def _settings(config: pytest.Config) -> Settings:
         k8s_version=opt("k8s_version"), image_registry=opt("image_registry"),
         image_pull_policy=opt("image_pull_policy"), agnhost_image=opt("agnhost_image"),
         busybox_image=opt("busybox_image"), ingress_address=opt("ingress_address"),
-        provider_opts=tuple(opt("provider_opt")), bringup_deadline=opt("bringup_deadline"),
+        provider_opts=(*os.environ.get("FEDTEST_PROVIDER_OPTS", "").split(), *opt("provider_opt")),
+        bringup_deadline=opt("bringup_deadline"),
         namespace_deadline=opt("namespace_deadline"),
     )
 

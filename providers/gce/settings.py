@@ -12,10 +12,12 @@ never receives an unauthenticated call and a test never needs real credentials.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -69,8 +71,8 @@ class Settings:
         if unknown:
             raise ConfigError(f"unknown gce option {unknown[0]!r}",
                               f"use one of: {', '.join(sorted(KNOWN_OPTIONS))}")
-        project = extra.get("project") or os.environ.get("GOOGLE_CLOUD_PROJECT") or os.environ.get(
-            "CLOUDSDK_CORE_PROJECT")
+        project = (extra.get("project") or os.environ.get("GOOGLE_CLOUD_PROJECT")
+                   or os.environ.get("CLOUDSDK_CORE_PROJECT") or _key_file_project())
         if not project:
             raise ConfigError("no GCE project given",
                               f"pass {_opt('project')}ID or set GOOGLE_CLOUD_PROJECT")
@@ -112,6 +114,18 @@ def _int(extra: dict[str, str], name: str, default: int, low: int, high: int) ->
         raise ConfigError(f"{_opt(name)}{raw} is not a number from {low} to {high}",
                           f"pass e.g. {_opt(name)}{default}")
     return int(raw)
+
+
+def _key_file_project() -> str | None:
+    """The project_id of the service-account key the nightly job binds to FEDTEST_GCE_CREDENTIALS."""
+    path = os.environ.get("FEDTEST_GCE_CREDENTIALS")
+    if not path:
+        return None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # credentials() names the unreadable file
+    return data.get("project_id") if isinstance(data, dict) else None
 
 
 def _endpoint(raw: str | None) -> str | None:

@@ -123,3 +123,14 @@ def test_jenkins_job_linter_catches_a_missing_timestamper(
     done = lint(tmp_path)
     assert done.returncode == 1
     assert "e2e-kind-nightly: checking for timestamps: FAIL" in done.stdout
+
+
+@pytest.mark.parametrize(("provider", "needed"), [("gce", "api_cidr="), ("azure", "api_cidr="), ("kind", "")])
+def test_provider_settings_are_a_job_parameter(jobs: dict[str, ET.ElementTree], provider: str, needed: str) -> None:
+    params = {
+        p.findtext("name"): p.findtext("defaultValue") or ""
+        for p in jobs[f"e2e-{provider}-nightly"].iter("hudson.model.StringParameterDefinition")
+    }
+    assert "FEDTEST_PROVIDER_OPTS" in params  # read by the plugin as extra --provider-opt values
+    assert needed in params["FEDTEST_PROVIDER_OPTS"]
+    assert all("=" in word for word in params["FEDTEST_PROVIDER_OPTS"].split())
