@@ -162,3 +162,14 @@ def test_without_a_provider_cluster_tests_skip_with_the_reason(pytester):
     result = pytester.runpytest(".", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no clusters: run with --provider*"])
+
+
+def test_provider_settings_from_the_environment_are_checked_like_flags(pytester, kube_ab, monkeypatch):
+    _kube, kubeconfig = kube_ab
+    monkeypatch.setenv("FEDTEST_PROVIDER_OPTS", "region=westeurope novalue")
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_x="def test_x(namespace):\n    pass\n")
+    result = pytester.runpytest_subprocess(".", "--provider", "existing", "--kubeconfig", str(kubeconfig),
+                                           "--contexts", "a")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --provider-opt 'novalue' is not KEY=VALUE*"])
