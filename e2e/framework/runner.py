@@ -200,7 +200,8 @@ def source_config_map_name(job: JobDescription) -> str:
 
 def _config_key(path: str) -> str:
     """ConfigMap keys allow [-._a-zA-Z0-9]; the pod maps each key back to its path."""
-    return re.sub(r"[^-._a-zA-Z0-9]", "_", path.strip("/")) + "-" + hashlib.sha256(path.encode()).hexdigest()[:6]
+    digest = hashlib.sha256(path.encode()).hexdigest()[:6]
+    return re.sub(r"[^-._a-zA-Z0-9]", "_", path.strip("/")) + "-" + digest
 
 
 @dataclass
@@ -294,18 +295,21 @@ class RunningJob:
             result.phase = "Cancelled" if self.cancelled.is_set() else "Failed"
             result.reason = "Cancelled" if self.cancelled.is_set() else "pod deleted by someone else"
             return
-        if self._log_thread is None:  # finished before a watch event showed it running
-            result.startup_seconds = None
-            self._start_log_stream()
-        assert self._log_thread is not None
-        self._log_thread.join(60)
         result.phase = final.status.phase
-        main = _main_terminated(final)
+        main = _terminated(final.status.container_statuses, "steps")
+        checkout = _terminated(final.status.init_container_statuses, "checkout")
+        if self._log_thread is None and main is not None:  # it ended between two watch events
+            self._start_log_stream()
+        if self._log_thread is not None:
+            self._log_thread.join(60)
         if main is not None:
             result.exit_code = main.exit_code
             result.reason = final.status.reason or main.reason or ""
             step = re.search(r"step=(\S+) exit=", main.message or "")
             result.failed_step = step.group(1) if step else None
+        elif checkout is not None and checkout.exit_code != 0:
+            result.exit_code, result.failed_step = checkout.exit_code, "checkout"
+            result.reason = final.status.reason or checkout.reason or ""
         else:
             result.reason = final.status.reason or ""
         log, archive = split_log(self._log_lines)
@@ -324,9 +328,9 @@ def _main_started(pod: client.V1Pod) -> bool:
     return False
 
 
-def _main_terminated(pod: client.V1Pod) -> Any:
-    for cs in pod.status.container_statuses or []:
-        if cs.name == "steps" and cs.state and cs.state.terminated:
+def _terminated(statuses: list[Any] | None, name: str) -> Any:
+    for cs in statuses or []:
+        if cs.name == name and cs.state and cs.state.terminated:
             return cs.state.terminated
     return None
 

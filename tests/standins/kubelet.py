@@ -139,7 +139,7 @@ class FakeKubelet:
         with self._volumes(raw) as mounts:
             init_statuses = []
             for c in spec.get("initContainers", []):
-                code, output, message = self._exec(c, mounts, deleted, started, spec, PodLog())
+                code, _, _ = self._exec(c, mounts, deleted, started, spec, PodLog())
                 init_statuses.append(_status(c, {"terminated": {"exitCode": code, "reason": "Completed"
                                                                 if code == 0 else "Error"}}))
                 if code != 0:
@@ -183,7 +183,8 @@ class FakeKubelet:
                 folder = pod_dir / vol["name"]
             folder.mkdir(parents=True, exist_ok=True)
             if "configMap" in vol:
-                cm = self.core.read_namespaced_config_map(vol["configMap"]["name"], raw["metadata"]["namespace"])
+                cm = self.core.read_namespaced_config_map(vol["configMap"]["name"],
+                                                          raw["metadata"]["namespace"])
                 items = vol["configMap"].get("items") or [{"key": k, "path": k} for k in cm.data or {}]
                 for item in items:
                     dest = folder / item["path"]
