@@ -93,9 +93,11 @@ class FakeKubelet:
 
     def _loop(self) -> None:
         try:  # the stand-in shuts down under us at the end
-            for event in self._watch.stream(self.core.list_pod_for_all_namespaces, _request_timeout=(5, 600)):
-                raw = event["raw_object"]
-                raw["metadata"].setdefault("namespace", self._namespace_of(raw["metadata"]["name"]))
+            for event in self._watch.stream(self.core.list_pod_for_all_namespaces, deserialize=False,
+                                            _request_timeout=(5, 600)):
+                raw = event["object"]
+                if not raw["metadata"].get("namespace"):
+                    raw["metadata"]["namespace"] = self._namespace_of(raw["metadata"]["name"])
                 key = f"{raw['metadata']['namespace']}/{raw['metadata']['name']}"
                 gone = event["type"] == "DELETED" or raw["metadata"].get("deletionTimestamp")
                 with self._lock:
