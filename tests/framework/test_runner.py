@@ -47,7 +47,7 @@ def test_passing_job_succeeds_with_log_and_artifacts(launcher: Launcher, cluster
                   Step("build", "mkdir -p \"$ARTIFACTS/reports\"; "
                                 "sh scripts/build.sh | tee \"$ARTIFACTS/out.txt\""),
                   Step("test", "cat README.md; echo ok > \"$ARTIFACTS/reports/junit.txt\""))
-    result = launcher.run(job, 30)
+    result = launcher.run(job, 60)
     assert (result.phase, result.exit_code, result.failed_step) == ("Succeeded", 0, None)
     assert result.steps_started == ["build", "test"]
     assert "building in src" in result.log and "sample app" in result.log
@@ -66,7 +66,7 @@ def test_passing_job_succeeds_with_log_and_artifacts(launcher: Launcher, cluster
 def test_failing_step_surfaces_its_exit_code_and_name(launcher: Launcher, clusters: Clusters) -> None:
     job = offline("failing", Step("prepare", "echo preparing"), Step("lint", "echo bad style >&2; exit 7"),
                   Step("publish", "echo must not run"))
-    result = launcher.run(job, 30)
+    result = launcher.run(job, 60)
     assert (result.phase, result.exit_code, result.failed_step) == ("Failed", 7, "lint")
     assert result.steps_started == ["prepare", "lint"]
     assert "bad style" in result.log and "must not run" not in result.log
@@ -74,16 +74,16 @@ def test_failing_step_surfaces_its_exit_code_and_name(launcher: Launcher, cluste
 
 
 def test_deadline_ends_the_job_with_deadline_exceeded(launcher: Launcher) -> None:
-    result = launcher.run(offline("overdue", Step("hang", "sleep 30"), deadline_seconds=1), 30)
+    result = launcher.run(offline("overdue", Step("hang", "sleep 30"), deadline_seconds=1), 60)
     assert (result.phase, result.reason) == ("Failed", "DeadlineExceeded")
 
 
 def test_cancellation_mid_run_leaves_nothing(launcher: Launcher, clusters: Clusters,
                                              east: client.ApiClient) -> None:
     running = launcher.start(offline("cancelled", Step("long", "echo started; sleep 30")))
-    waits.pod_phase(east, NAMESPACE, running.pod_name, ["Running"], 10)
+    waits.pod_phase(east, NAMESPACE, running.pod_name, ["Running"], 30)
     running.cancel()
-    result = running.follow(10)
+    result = running.follow(30)
     assert result.phase == "Cancelled"
     assert leftovers(clusters) == []
 
@@ -96,10 +96,10 @@ def test_git_checkout_and_a_failing_checkout(launcher: Launcher, tmp_path: Path)
     subprocess.run([*git[:3], "init", "-q"], check=True)
     subprocess.run([*git, "add", "VERSION"], check=True)
     subprocess.run([*git, "commit", "-qm", "v1"], check=True)
-    result = launcher.run(JobDescription("from-git", str(repo), [Step("show", "cat VERSION")]), 30)
+    result = launcher.run(JobDescription("from-git", str(repo), [Step("show", "cat VERSION")]), 60)
     assert result.phase == "Succeeded", result
     assert "1.2.3" in result.log
-    missing = launcher.run(JobDescription("no-repo", str(tmp_path / "missing"), [Step("show", "true")]), 30)
+    missing = launcher.run(JobDescription("no-repo", str(tmp_path / "missing"), [Step("show", "true")]), 60)
     assert (missing.phase, missing.failed_step) == ("Failed", "checkout")
     assert missing.exit_code not in (None, 0)
 
@@ -110,11 +110,11 @@ def test_jobs_of_one_repository_share_a_claim_when_there_is_a_default_storage_cl
         "metadata": {"name": "standard",
                      "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "example.test/local"})
-    first = launcher.run(offline("warm", Step("fill", "echo warmed-by-first > \"$CACHE/marker\"")), 30)
-    second = launcher.run(offline("reuse", Step("read", "cat \"$CACHE/marker\"")), 30)
+    first = launcher.run(offline("warm", Step("fill", "echo warmed-by-first > \"$CACHE/marker\"")), 60)
+    second = launcher.run(offline("reuse", Step("read", "cat \"$CACHE/marker\"")), 60)
     other = launcher.run(JobDescription("other-repo", "https://example.test/other.git",
                                         [Step("read", "cat \"$CACHE/marker\" || echo cold")],
-                                        source_files=SOURCE), 30)
+                                        source_files=SOURCE), 60)
     assert first.phase == second.phase == other.phase == "Succeeded"
     assert "warmed-by-first" in second.log and "cold" in other.log
     assert "PersistentVolumeClaim runner-cache-" in first.cache and "'standard'" in first.cache
