@@ -37,7 +37,7 @@ def leftovers(kube: client.ApiClient, namespace: str, job: str) -> list[str]:
     pods = core.list_namespaced_pod(namespace, label_selector=f"{JOB_LABEL}={job}").items
     found = [f"pod/{p.metadata.name}" for p in pods if (p.metadata.labels or {}).get(JOB_LABEL) == job]
     try:
-        core.read_namespaced_config_map(source_config_map_name(offline_job(job, [Step("x", "x")])), namespace)
+        core.read_namespaced_config_map(source_config_map_name(job), namespace)
         found.append("configmap")
     except ApiException as err:
         if err.status != 404:

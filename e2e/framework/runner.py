@@ -165,7 +165,7 @@ def runner_pod(job: JobDescription, images: builders.Images, cache: CachePlan) -
     volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}},
                                      {"name": "artifacts", "emptyDir": {}}, cache.volume]
     if job.source_files is not None:
-        volumes.append({"name": "source", "configMap": {"name": source_config_map_name(job), "items": [
+        volumes.append({"name": "source", "configMap": {"name": source_config_map_name(job.name), "items": [
             {"key": _config_key(path), "path": path} for path in sorted(job.source_files)]}})
         checkout = builders.container("checkout", images.busybox, ["sh", "-c", OFFLINE_CHECKOUT],
                                       pull_policy=images.pull_policy, env={**env, "SOURCE": "/source"},
@@ -194,8 +194,8 @@ def runner_pod(job: JobDescription, images: builders.Images, cache: CachePlan) -
                         annotations={"fedtest.io/cache": cache.reason})
 
 
-def source_config_map_name(job: JobDescription) -> str:
-    return f"runner-{job.name}-source"
+def source_config_map_name(job_name: str) -> str:
+    return f"runner-{job_name}-source"
 
 
 def _config_key(path: str) -> str:
@@ -252,6 +252,10 @@ class RunningJob:
                 lambda objs: self._observe(objs, result), what=f"runner pod {self.pod_name} to finish",
                 timeout=timeout, events_api=self.launcher.core)
             self._finish(final, result)
+        except BaseException:
+            # keep what the pod said before it is destroyed: a timed-out job's log is evidence
+            self.launcher.store(self.job, "\n".join(self._log_lines), None)
+            raise
         finally:
             self.launcher.destroy(self.job, self.pod_name)
         return result
@@ -358,13 +362,17 @@ class Launcher:
     def start(self, job: JobDescription) -> RunningJob:
         job.validate()
         cache = plan_cache(self.api, self.namespace, job)
+        manifest = runner_pod(job, self.images, cache)
         if job.source_files is not None:
             data = {_config_key(p): text for p, text in job.source_files.items()}
             builders.create(self.api, self.namespace, builders.config_map(
-                source_config_map_name(job), data, labels={JOB_LABEL: job.name}))
-        manifest = runner_pod(job, self.images, cache)
+                source_config_map_name(job.name), data, labels={JOB_LABEL: job.name}))
         running = RunningJob(self, job, manifest["metadata"]["name"], cache)
-        builders.create(self.api, self.namespace, manifest)
+        try:
+            builders.create(self.api, self.namespace, manifest)
+        except BaseException:
+            self.destroy(job, running.pod_name)
+            raise
         running.created = time.monotonic()
         return running
 
@@ -387,6 +395,6 @@ class Launcher:
         with contextlib.suppress(ApiException):
             self.core.delete_namespaced_pod(pod_name, self.namespace, grace_period_seconds=0)
         with contextlib.suppress(ApiException):
-            self.core.delete_namespaced_config_map(source_config_map_name(job), self.namespace)
+            self.core.delete_namespaced_config_map(source_config_map_name(job.name), self.namespace)
         waits.gone(self.core.list_namespaced_pod, self.namespace, pod_name, "Pod", timeout,
                    events_api=self.core)

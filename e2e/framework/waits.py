@@ -191,13 +191,15 @@ def describe_objects(objects: dict[str, Any]) -> str:
     return "; ".join(f"{name}: {summarize(obj)}" for name, obj in sorted(objects.items()))
 
 
+_SERIALIZER = client.ApiClient()
+
+
 def summarize(obj: Any) -> str:
     """The status of an object as one short line: what someone debugging a timeout wants first."""
     status = getattr(obj, "status", None)
     if status is None:
         return "no status"
-    raw = client.ApiClient().sanitize_for_serialization(status)
-    return str(raw)
+    return str(_SERIALIZER.sanitize_for_serialization(status))
 
 
 # --- the waits the suite uses -------------------------------------------------------------------

@@ -88,6 +88,16 @@ def test_cancellation_mid_run_leaves_nothing(launcher: Launcher, clusters: Clust
     assert leftovers(clusters) == []
 
 
+def test_a_job_outliving_its_wait_keeps_its_log_and_leaves_nothing(launcher: Launcher, clusters: Clusters,
+                                                                    east: client.ApiClient) -> None:
+    running = launcher.start(offline("slow", Step("long", "echo partial output; sleep 30")))
+    waits.pod_phase(east, NAMESPACE, running.pod_name, ["Running"], 30)
+    with pytest.raises(waits.WaitTimeout, match="runner pod runner-slow to finish"):
+        running.follow(2)
+    assert "partial output" in (launcher.artifacts_dir / "slow" / "steps.log").read_text()
+    assert leftovers(clusters) == []
+
+
 def test_git_checkout_and_a_failing_checkout(launcher: Launcher, tmp_path: Path) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
