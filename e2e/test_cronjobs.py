@@ -73,8 +73,15 @@ def test_replace_replaces_a_running_job(kube: client.ApiClient, namespace: str, 
     batch = client.BatchV1Api(kube)
     waits.gone(batch.list_namespaced_job, namespace, first.metadata.name, "Job", MINUTE,
                events_api=client.CoreV1Api(kube))
-    cronjob = batch.read_namespaced_cron_job("replace", namespace)
-    assert [ref.name for ref in cronjob.status.active or []] == [second.metadata.name]
+
+    def only_second_active(objects: dict[str, Any]) -> list[str] | None:
+        cronjob = objects.get("replace")
+        active = [ref.name for ref in (cronjob.status.active if cronjob and cronjob.status else None) or []]
+        return active if active == [second.metadata.name] else None
+
+    waits.watch_until(waits.Target(batch.list_namespaced_cron_job, namespace, "CronJob", name="replace"),
+                      only_second_active, what=f"cronjob replace listing only {second.metadata.name} active",
+                      timeout=MINUTE, events_api=client.CoreV1Api(kube))
 
 
 def test_suspend_stops_scheduling(kube: client.ApiClient, namespace: str, e2e_config: Any) -> None:
