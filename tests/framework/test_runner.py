@@ -170,3 +170,15 @@ def test_bad_job_descriptions_are_refused_with_the_fix(job: JobDescription, prob
     with pytest.raises(JobSpecError, match=problem) as caught:
         job.validate()
     assert "use lowercase" in str(caught.value) or "give at least one" in str(caught.value)
+
+
+def test_the_suites_runner_pod_tests_hold_on_the_fake_kubelet(launcher: Launcher,
+                                                              east: client.ApiClient) -> None:
+    """The e2e tests' own assertions, run against the stand-in (the real cluster is the e2e run)."""
+    from e2e import test_runner_pods as suite
+
+    properties: dict[str, object] = {}
+    suite.test_passing_job_succeeds_with_logs_and_artifacts(launcher, east, NAMESPACE, properties.__setitem__)
+    assert str(properties["runner_cache_volume"]).startswith("emptyDir")
+    suite.test_failing_step_surfaces_exit_code_and_step(launcher)
+    suite.test_cancellation_mid_run_leaves_nothing(launcher, east, NAMESPACE)
