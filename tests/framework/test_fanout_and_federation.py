@@ -10,7 +10,6 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -18,7 +17,7 @@ from kubernetes import client, config
 from e2e.framework import builders, federation, probes, waits
 from e2e.framework.fanout import FanOutError, fan_out
 from tests.framework.conftest import NAMESPACE, Clusters, serve_discovery
-from tests.framework.httpserver import serving
+from tests.standins.httpserver import serving
 from tests.standins.kube import KubeStandIn
 
 
@@ -142,23 +141,3 @@ def test_status_reports_a_cluster_that_cannot_answer(tmp_path: Path) -> None:
         assert shards["west"].error is not None and "401" in shards["west"].error
         assert "west: 0 ready, 0 desired, no address, error" in federation.describe(shards)
 
-
-def test_the_suites_federation_tests_hold_on_stand_ins(clusters: Clusters) -> None:
-    """The e2e federation tests' own assertions, with fake controllers playing kube-controller-manager."""
-    from e2e import test_federation as suite
-    from tests.standins.controllers import FakeControllers
-
-    def hostname(cluster: str) -> Any:
-        return lambda _h: (200, f"{suite.SERVICE}-{cluster}-0")
-
-    with serving(hostname("east")) as east_port, serving(hostname("west")) as west_port, \
-            FakeControllers("east", clusters.clients["east"], east_port), \
-            FakeControllers("west", clusters.clients["west"], west_port):
-        svc = federation.FederatedService(suite.SERVICE, NAMESPACE, clusters.clients, builders.Images(),
-                                          replicas=suite.REPLICAS)
-        svc.create().raise_errors("creating shards")
-        properties: dict[str, object] = {}
-        suite.test_every_shard_becomes_healthy_and_status_aggregates(svc, properties.__setitem__)
-        assert "east: 2 ready, 2 desired, 127.0.0.1:" in str(properties["federated_shards"])
-        suite.test_resolver_falls_over_to_a_healthy_shard_and_comes_back(svc)
-        suite.test_deleting_the_federated_service_removes_every_shard(svc)

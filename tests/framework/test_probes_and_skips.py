@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -14,7 +15,7 @@ from kubernetes import client
 from e2e import test_ingress
 from e2e.framework import capabilities, probes, waits
 from tests.framework.conftest import NAMESPACE
-from tests.framework.httpserver import serving
+from tests.standins.httpserver import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -119,3 +120,17 @@ def test_nothing_in_e2e_sleeps() -> None:
                 if name == "sleep":
                     sleepers.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert sleepers == []
+
+
+def test_the_suites_ingress_tests_hold_on_stand_ins(clusters: Any) -> None:
+    """The e2e ingress tests' own assertions, with a fake controller routing by the Ingress objects."""
+    from tests.standins.controllers import FakeControllers
+    from tests.standins.ingress import fake_ingress_controller
+
+    api = clusters.clients["east"]
+    client.NetworkingV1Api(api).create_ingress_class(ingress_class("fake", default=True))
+    with FakeControllers("east", api, node_port=30080), fake_ingress_controller(api, "east") as port:
+        config = SimpleNamespace(ingress_address=f"127.0.0.1:{port}")
+        east = SimpleNamespace(name="east")
+        test_ingress.test_host_and_path_rules_reach_the_right_backend(api, east, "routing", config)
+        test_ingress.test_unknown_host_gets_the_default_backend(api, east, "fallback", config)

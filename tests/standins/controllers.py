@@ -28,6 +28,7 @@ class FakeControllers:
         self.discovery = client.DiscoveryV1Api(api)
         self.node_port = node_port
         self.period = period
+        self.errors: list[str] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name=f"controllers-{cluster}", daemon=True)
 
@@ -44,8 +45,10 @@ class FakeControllers:
 
     def _loop(self) -> None:
         while not self._stop.wait(self.period):
-            with contextlib.suppress(ApiException):
+            try:
                 self.reconcile()
+            except Exception as err:  # keep reconciling, as a controller does; the test sees the outcome
+                self.errors.append(f"{type(err).__name__}: {err}"[:300])
 
     def reconcile(self) -> None:
         deployments = {(d.metadata.namespace, d.metadata.name): d
