@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from e2e.framework import diagnostics, kube, namespaces
-from e2e.framework.session import AGNHOST, BUSYBOX, E2EConfig, Run, Settings
+from e2e.framework import diagnostics, namespaces
+from e2e.framework import kube as kube_clients
+from e2e.framework.session import AGNHOST, BUSYBOX, GIT, E2EConfig, Run, Settings
 from providers.base import Cluster, ProviderError
 from upload.abort import AbortController
 from upload.console import ConsoleLog
@@ -63,6 +64,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--image-pull-policy", default="IfNotPresent", choices=["Always", "IfNotPresent", "Never"])
     group.addoption("--agnhost-image", default=AGNHOST, help="server image for ingress/federation tests")
     group.addoption("--busybox-image", default=BUSYBOX, help="image for runner pods and jobs")
+    group.addoption("--git-image", default=GIT, help="image for the runner pods' checkout step")
     group.addoption("--ingress-address", help="HOST[:PORT] to reach the ingress controller (e.g. kind port map)")
     group.addoption("--provider-opt", action="append", default=[], metavar="KEY=VALUE",
                     help="provider-specific option, repeatable (also $FEDTEST_PROVIDER_OPTS, space-separated)")
@@ -86,7 +88,7 @@ def _settings(config: pytest.Config) -> Settings:
         artifacts=Path(opt("artifacts")).resolve(), work_dir=opt("work_dir"),
         k8s_version=opt("k8s_version"), image_registry=opt("image_registry"),
         image_pull_policy=opt("image_pull_policy"), agnhost_image=opt("agnhost_image"),
-        busybox_image=opt("busybox_image"), ingress_address=opt("ingress_address"),
+        busybox_image=opt("busybox_image"), git_image=opt("git_image"), ingress_address=opt("ingress_address"),
         provider_opts=(*os.environ.get("FEDTEST_PROVIDER_OPTS", "").split(), *opt("provider_opt")),
         bringup_deadline=opt("bringup_deadline"),
         namespace_deadline=opt("namespace_deadline"),
@@ -247,13 +249,14 @@ def cluster(request: pytest.FixtureRequest, fedtest_run: Run) -> Cluster:
 
 
 @pytest.fixture
-def kube_client(cluster: Cluster) -> client.ApiClient:
-    return kube.client_for(cluster)
+def kube(cluster: Cluster) -> client.ApiClient:
+    """A Kubernetes API client for `cluster`."""
+    return kube_clients.client_for(cluster)
 
 
 @pytest.fixture
 def namespace(request: pytest.FixtureRequest, fedtest_run: Run, cluster: Cluster) -> Iterator[str]:
-    api = kube.client_for(cluster)
+    api = kube_clients.client_for(cluster)
     name = namespaces.create(api, namespaces.namespace_name(request.node.nodeid), fedtest_run.run_id,
                              request.node.nodeid)
     yield name
@@ -275,7 +278,7 @@ def federated_namespace(request: pytest.FixtureRequest, fedtest_run: Run,
     clients: dict[str, client.ApiClient] = {}
     try:
         for c in cluster_set:
-            clients[c.name] = kube.client_for(c)
+            clients[c.name] = kube_clients.client_for(c)
             namespaces.create(clients[c.name], name, fedtest_run.run_id, request.node.nodeid)
         yield FederatedNamespace(name, clients)
     finally:

@@ -14,13 +14,13 @@ from tests.standins.kube import KubeStandIn
 TINY_SUITE = '''
 from kubernetes import client
 
-def test_namespace_is_there(kube_client, namespace, fedtest_run):
-    ns = client.CoreV1Api(kube_client).read_namespace(namespace)
+def test_namespace_is_there(kube, namespace, fedtest_run):
+    ns = client.CoreV1Api(kube).read_namespace(namespace)
     assert ns.metadata.labels["fedtest.io/run-id"] == fedtest_run.run_id
 
-def test_fails_with_a_pod(kube_client, namespace):
+def test_fails_with_a_pod(kube, namespace):
     pod = {"metadata": {"name": "runner"}, "spec": {"containers": [{"name": "steps", "image": "busybox"}]}}
-    client.CoreV1Api(kube_client).create_namespaced_pod(namespace, pod)
+    client.CoreV1Api(kube).create_namespaced_pod(namespace, pod)
     assert False, "the step failed"
 '''
 
@@ -103,9 +103,9 @@ def test_a_leaked_namespace_fails_the_run_as_an_infra_case(pytester, kube_ab, tm
     pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makepyfile(test_leak='''
 from kubernetes import client
-def test_leaves_one_behind(kube_client, fedtest_run):
+def test_leaves_one_behind(kube, fedtest_run):
     body = {"metadata": {"name": "left-behind", "labels": {"fedtest.io/run-id": fedtest_run.run_id}}}
-    client.CoreV1Api(kube_client).create_namespace(body)
+    client.CoreV1Api(kube).create_namespace(body)
 ''')
     artifacts = tmp_path / "artifacts"
     result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig), "--contexts", "a",

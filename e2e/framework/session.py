@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e.framework import diagnostics, kube, namespaces
+from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
 from providers import clusterset, registry
 from providers import ledger as ledger_mod
 from providers import options as options_mod
@@ -19,8 +20,7 @@ from providers.base import Cluster, ClusterSpec, ConfigError, Provider
 from providers.clusterset import PhaseResult
 from upload.junit import CaseResult, write_junit
 
-AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.53"
-BUSYBOX = "busybox:1.37"
+AGNHOST, BUSYBOX, GIT = DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Settings:
     image_pull_policy: str = "IfNotPresent"
     agnhost_image: str = AGNHOST
     busybox_image: str = BUSYBOX
+    git_image: str = GIT
     ingress_address: str | None = None
     provider_opts: tuple[str, ...] = ()
     bringup_deadline: float = 900.0
@@ -47,7 +48,7 @@ class Settings:
 
 @dataclass(frozen=True)
 class E2EConfig:
-    """What tests read about the run: images (mirrored when --image-registry is set) and addresses."""
+    """What tests read about the run: images (already through the --image-registry mirror) and addresses."""
 
     run_id: str
     artifacts: Path
@@ -55,16 +56,17 @@ class E2EConfig:
     image_pull_policy: str
     agnhost_image: str
     busybox_image: str
+    git_image: str
     ingress_address: str | None
-    image_registry: str | None = None
 
-    def image(self, ref: str) -> str:
-        """`ref` through the mirror: registry.k8s.io/x/y:t -> MIRROR/x/y:t, busybox:1 -> MIRROR/busybox:1."""
-        if not self.image_registry:
-            return ref
-        first, _, rest = ref.partition("/")
-        path = rest if rest and ("." in first or ":" in first or first == "localhost") else ref
-        return f"{self.image_registry.rstrip('/')}/{path}"
+
+def mirrored(ref: str, registry: str | None) -> str:
+    """`ref` through a mirror: registry.k8s.io/x/y:t -> MIRROR/x/y:t, busybox:1 -> MIRROR/busybox:1."""
+    if not registry:
+        return ref
+    first, _, rest = ref.partition("/")
+    path = rest if rest and ("." in first or ":" in first or first == "localhost") else ref
+    return f"{registry.rstrip('/')}/{path}"
 
 
 @dataclass
@@ -146,7 +148,8 @@ class Run:
     def e2e_config(self) -> E2EConfig:
         s = self.settings
         return E2EConfig(self.run_id, s.artifacts, self.provider_name, s.image_pull_policy,
-                         s.agnhost_image, s.busybox_image, s.ingress_address, s.image_registry)
+                         mirrored(s.agnhost_image, s.image_registry), mirrored(s.busybox_image, s.image_registry),
+                         mirrored(s.git_image, s.image_registry), s.ingress_address)
 
     # --- the end of the run (controller only) -------------------------------------------
     def check_leaked_namespaces(self) -> PhaseResult | None:

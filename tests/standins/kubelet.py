@@ -1,0 +1,237 @@
+"""A fake kubelet for the stand-in API: it runs pods' commands on this machine and reports through the API.
+
+kmock has no controllers, so nothing ever changes a pod's phase. This thread watches pods, moves them
+Pending -> Running -> Succeeded/Failed by patching /status, and, for containers with a command, really
+runs the command with `sh` in temporary folders that stand in for the pod's volumes (emptyDir per pod,
+a folder per PersistentVolumeClaim, ConfigMap items written out). Env values that point into a mount
+(or at the termination-message path) are rewritten to those folders. The main container's output is
+served as the pod log (follow=true streams it), its exit code and termination message land in the
+container status, activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting the
+pod kills its processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, watch
+from kubernetes.client.rest import ApiException
+
+from tests.standins.kube import KubeStandIn
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _status(c: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    return {"name": c["name"], "image": c.get("image", ""), "imageID": "", "ready": "running" in state,
+            "restartCount": 0, "started": "running" in state, "state": state}
+
+
+class PodLog:
+    """Output of one container, readable while it grows (for follow=true)."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.done = threading.Event()
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        sent = 0
+        yield b""
+        while True:
+            finished = self.done.is_set()
+            if len(self.data) > sent:
+                chunk = bytes(self.data[sent:])
+                sent += len(chunk)
+                yield chunk
+            elif finished:
+                return
+            else:
+                await asyncio.sleep(0.02)
+
+
+class FakeKubelet:
+    """`with FakeKubelet(kube, "a", api) as kubelet:`; pods created in cluster "a" then run."""
+
+    def __init__(self, kube: KubeStandIn, cluster: str, api: client.ApiClient, *,
+                 start_delay: float = 0.3, end_delay: float = 0.3) -> None:
+        self.kube = kube
+        self.emulator = kube.clusters[cluster].emulator
+        self.core = client.CoreV1Api(api)
+        self.start_delay = start_delay
+        self.end_delay = end_delay
+        self.root = Path(tempfile.mkdtemp(prefix="fake-kubelet-"))
+        self.deleted: dict[str, threading.Event] = {}
+        self.workers: list[threading.Thread] = []
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._loop, name="fake-kubelet", daemon=True)
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> FakeKubelet:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._watch.stop()
+        for event in self.deleted.values():
+            event.set()
+        for worker in self.workers:
+            worker.join(10)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def _loop(self) -> None:
+        try:  # the stand-in shuts down under us at the end
+            for event in self._watch.stream(self.core.list_pod_for_all_namespaces, deserialize=False,
+                                            _request_timeout=(5, 600)):
+                raw = event["object"]
+                if not raw["metadata"].get("namespace"):
+                    raw["metadata"]["namespace"] = self._namespace_of(raw["metadata"]["name"])
+                key = f"{raw['metadata']['namespace']}/{raw['metadata']['name']}"
+                gone = event["type"] == "DELETED" or raw["metadata"].get("deletionTimestamp")
+                with self._lock:
+                    if gone:
+                        if key in self.deleted:
+                            self.deleted[key].set()
+                        continue
+                    if key in self.deleted or (raw.get("status") or {}).get("phase"):
+                        continue
+                    self.deleted[key] = threading.Event()
+                worker = threading.Thread(target=self._run, args=(raw, self.deleted[key]), daemon=True)
+                self.workers.append(worker)
+                worker.start()
+        except Exception:  # the stand-in shut down under the watch at the end of a test
+            return
+
+    def _namespace_of(self, name: str) -> str | None:
+        """kmock does not fill metadata.namespace; its object index knows it."""
+
+        def find() -> str | None:
+            for (res, ns, obj_name), _obj in list(self.emulator.objects.items()):
+                if res.plural == "pods" and obj_name == name:
+                    return ns
+            return None
+
+        return self.kube.call(find)
+
+    # --- one pod ---------------------------------------------------------------------------------
+
+    def _patch(self, raw: dict[str, Any], status: dict[str, Any]) -> None:
+        with contextlib.suppress(ApiException):
+            self.core.patch_namespaced_pod_status(raw["metadata"]["name"], raw["metadata"]["namespace"],
+                                                  {"status": status})
+
+    def _run(self, raw: dict[str, Any], deleted: threading.Event) -> None:
+        spec = raw["spec"]
+        started = time.monotonic()
+        self._patch(raw, {"phase": "Pending", "startTime": _now()})
+        if deleted.wait(self.start_delay):
+            return
+        with self._volumes(raw) as mounts:
+            init_statuses = []
+            for c in spec.get("initContainers", []):
+                code, _, _ = self._exec(c, mounts, deleted, started, spec, PodLog())
+                init_statuses.append(_status(c, {"terminated": {"exitCode": code, "reason": "Completed"
+                                                                if code == 0 else "Error"}}))
+                if code != 0:
+                    self._patch(raw, {"phase": "Failed", "initContainerStatuses": init_statuses})
+                    return
+            main = spec["containers"][0]
+            log = PodLog()
+            self._serve_log(raw, main["name"], log)
+            self._patch(raw, {"phase": "Running", "initContainerStatuses": init_statuses,
+                              "containerStatuses": [_status(main, {"running": {"startedAt": _now()}})]})
+            code, _, message = self._exec(main, mounts, deleted, started, spec, log)
+        if deleted.is_set():
+            return
+        if deleted.wait(self.end_delay):
+            return
+        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                      "startedAt": _now(), "finishedAt": _now()}
+        if message:
+            terminated["message"] = message
+        status: dict[str, Any] = {"phase": "Succeeded" if code == 0 else "Failed",
+                                  "containerStatuses": [_status(main, {"terminated": terminated})]}
+        if code == -1:
+            status.update(phase="Failed", reason="DeadlineExceeded",
+                          message="Pod was active on the node longer than the specified deadline")
+            terminated.update(exitCode=137)
+        self._patch(raw, status)
+
+    def _serve_log(self, raw: dict[str, Any], container: str, log: PodLog) -> None:
+        path = f"get /api/v1/namespaces/{raw['metadata']['namespace']}/pods/{raw['metadata']['name']}/log"
+        self.kube.call(lambda: self.emulator[path] << (lambda: log.stream()))
+
+    @contextlib.contextmanager
+    def _volumes(self, raw: dict[str, Any]) -> Iterator[dict[str, Path]]:
+        """Volume name -> a folder on this machine."""
+        pod_dir = Path(tempfile.mkdtemp(dir=self.root))
+        folders: dict[str, Path] = {}
+        for vol in raw["spec"].get("volumes", []):
+            if "persistentVolumeClaim" in vol:
+                folder = self.root / "claims" / vol["persistentVolumeClaim"]["claimName"]
+            else:
+                folder = pod_dir / vol["name"]
+            folder.mkdir(parents=True, exist_ok=True)
+            if "configMap" in vol:
+                cm = self.core.read_namespaced_config_map(vol["configMap"]["name"],
+                                                          raw["metadata"]["namespace"])
+                items = vol["configMap"].get("items") or [{"key": k, "path": k} for k in cm.data or {}]
+                for item in items:
+                    dest = folder / item["path"]
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    dest.write_text((cm.data or {})[item["key"]], encoding="utf-8")
+            folders[vol["name"]] = folder
+        try:
+            yield folders
+        finally:
+            shutil.rmtree(pod_dir, ignore_errors=True)
+
+    def _exec(self, c: dict[str, Any], folders: dict[str, Path], deleted: threading.Event, started: float,
+              spec: dict[str, Any], log: PodLog) -> tuple[int, str, str]:
+        """Run a container's command; exit code -1 means activeDeadlineSeconds ran out."""
+        if not c.get("command"):
+            log.done.set()
+            return 0, "", ""
+        termination = Path(tempfile.mkstemp(dir=self.root)[1])
+        mounts = {m["mountPath"]: folders[m["name"]] for m in c.get("volumeMounts", [])}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+        for item in c.get("env", []):
+            value = item.get("value", "")
+            if value == c.get("terminationMessagePath", "/dev/termination-log"):
+                value = str(termination)
+            for mount_path, folder in mounts.items():
+                if value == mount_path or value.startswith(mount_path + "/"):
+                    value = str(folder) + value[len(mount_path):]
+            env[item["name"]] = value
+        proc = subprocess.Popen([*c["command"], *c.get("args", [])], env=env, cwd=self.root,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        reader = threading.Thread(target=lambda: [log.data.extend(chunk) for chunk in
+                                                  iter(lambda: os.read(proc.stdout.fileno(), 4096), b"")])
+        reader.start()
+        deadline = spec.get("activeDeadlineSeconds")
+        code: int | None = None
+        while code is None:
+            try:
+                code = proc.wait(0.05)
+            except subprocess.TimeoutExpired:
+                expired = deadline is not None and time.monotonic() - started > deadline
+                if deleted.is_set() or expired:
+                    os.killpg(proc.pid, 9)
+                    proc.wait()
+                    code = -1
+        reader.join(5)
+        log.done.set()
+        message = termination.read_text(encoding="utf-8") if termination.exists() else ""
+        return code, log.data.decode("utf-8", "replace"), message
