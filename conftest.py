@@ -358,9 +358,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         return
     run, session = config.stash[RUN_KEY], pub.session
     passed = session.exitstatus == pytest.ExitCode.OK
-    reason = pub.abort.reason if pub.abort.aborted else None
-    if reason is None and session.exitstatus == pytest.ExitCode.INTERRUPTED:
-        reason = "interrupted"
+    reason = pub.abort.reason if pub.abort.aborted else None  # -x or --maxfail stop early: still a verdict
     meta = {**run.metadata(), "infra-commit": infra_commit()}
     (run.settings.artifacts / ABORT_MARKER).unlink(missing_ok=True)
     pub.console.flush()

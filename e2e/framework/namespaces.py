@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import time
 
-import urllib3
-from kubernetes import client, watch
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+
+from e2e.framework import waits
 
 RUN_LABEL = "fedtest.io/run-id"
 TEST_ANNOTATION = "fedtest.io/test"
@@ -52,29 +52,11 @@ def delete(api: client.ApiClient, name: str, deadline_seconds: float) -> bool:
         if err.status == 404:
             return True
         raise
-    end = time.monotonic() + deadline_seconds
-    selector = f"metadata.name={name}"
-    while True:
-        listing = core.list_namespace(field_selector=selector, _request_timeout=30)
-        if not any(ns.metadata.name == name for ns in listing.items):
-            return True
-        remaining = end - time.monotonic()
-        if remaining <= 0:
-            return False
-        stream = watch.Watch().stream(
-            core.list_namespace, field_selector=selector,
-            resource_version=listing.metadata.resource_version,
-            timeout_seconds=max(1, int(remaining)), _request_timeout=remaining,
-        )
-        try:
-            for event in stream:
-                if event["type"] == "DELETED" and event["object"].metadata.name == name:
-                    return True
-        except ApiException as err:
-            if err.status != 410:  # 410 Gone: our resourceVersion expired; relist above
-                raise
-        except urllib3.exceptions.ReadTimeoutError:
-            pass  # the watch hit its own timeout: relist, then give up at the deadline
+    try:
+        waits.gone(core.list_namespace, None, name, "namespace", max(deadline_seconds, 0.001))
+    except waits.WaitTimeout:
+        return False
+    return True
 
 
 def of_run(api: client.ApiClient, run_id: str) -> list[str]:
