@@ -14,7 +14,7 @@ import os
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from upload import layout
@@ -41,67 +41,51 @@ def is_junit_name(name: str) -> bool:
     return bool(layout.JUNIT_NAME_RE.match(name)) or name == "test.xml"
 
 
+@dataclass
 class _Scan:
-    """XMLParser target: walks the JUnit structure without building a tree or keeping test output."""
+    """What lint needs of a JUnit document: its root, row names and per-case problems."""
 
-    def __init__(self) -> None:
-        self.root: str | None = None
-        self.stack: list[str] = []
-        self.suites: list[tuple[str, list[bool]]] = []  # (name, [has direct cases])
-        self.unnamed_suites = 0
-        self.names: list[str] = []
-        self.problems: list[str] = []
-        self.case: str | None = None
-        self.outcomes: dict[str, tuple[str, str]] = {}
-        self.capture: str | None = None
-        self.message = ""
-        self.text: list[str] = []
+    root: str
+    names: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    unnamed_suites: int = 0
 
-    def start(self, tag: str, attrib: dict[str, str]) -> None:
-        parent = self.stack[-1] if self.stack else None
-        self.stack.append(tag)
-        if self.root is None:
-            self.root = tag
-        if tag == "testsuite" and parent in (None, "testsuites", "testsuite"):
-            self.suites.append((attrib.get("name", ""), [False]))
-        elif tag == "testcase" and parent in ("testsuite", "testsuites") and self.case is None:
-            if parent == "testsuite":
-                self.suites[-1][1][0] = True
-            self.case, self.outcomes = attrib.get("name", ""), {}
-        elif tag in ("skipped", "failure", "error") and parent == "testcase" and self.case is not None:
-            self.capture, self.message, self.text = tag, (attrib.get("message") or "").strip(), []
+    @classmethod
+    def of(cls, root: ET.Element) -> _Scan:
+        """Walk the tree expat built in C: a Python call per case, not per element and text chunk."""
+        scan = cls(root.tag)
+        if root.tag in ("testsuites", "testsuite"):
+            scan._suite(root, [root.get("name", "")] if root.tag == "testsuite" else [])
+        return scan
 
-    def data(self, text: str) -> None:
-        if self.capture is not None:
-            self.text.append(text)
+    def _suite(self, suite: ET.Element, path: list[str]) -> None:
+        has_cases = False
+        for child in suite:
+            if child.tag == "testsuite":
+                self._suite(child, [*path, child.get("name", "")])
+            elif child.tag == "testcase":
+                has_cases = has_cases or suite.tag == "testsuite"
+                self._case(child, path)
+        if has_cases and not suite.get("name", "").strip():
+            self.unnamed_suites += 1
 
-    def end(self, tag: str) -> None:
-        self.stack.pop()
-        if tag == self.capture:
-            self.outcomes[tag] = (self.message, "".join(self.text).strip())
-            self.capture = None
-        elif tag == "testcase" and self.case is not None and (not self.stack or self.stack[-1] != "testcase"):
-            self._case_done(self.case)
-            self.case = None
-        elif tag == "testsuite" and self.suites and self.case is None:
-            name, has_cases = self.suites.pop()
-            if has_cases[0] and not name.strip():
-                self.unnamed_suites += 1
-
-    def _case_done(self, name: str) -> None:
+    def _case(self, case: ET.Element, path: list[str]) -> None:
+        name = case.get("name", "")
         if not name.strip():
             self.problems.append("a <testcase> without a name")
-        self.names.append(".".join([s for s, _ in self.suites if s] + [name]))
-        if "skipped" in self.outcomes:
-            message, body = self.outcomes["skipped"]
+        self.names.append(".".join([s for s in path if s] + [name]))
+        outcomes = {
+            child.tag: ((child.get("message") or "").strip(), "".join(child.itertext()).strip())
+            for child in case
+            if child.tag in ("skipped", "failure", "error")
+        }
+        if "skipped" in outcomes:
+            message, body = outcomes["skipped"]
             if not body and message.lower() in ("", "skipped"):
                 self.problems.append(f"skipped case {name!r} has no reason: TestGrid drops its row")
         for tag in ("failure", "error"):
-            if tag in self.outcomes and not any(self.outcomes[tag]):
+            if tag in outcomes and not any(outcomes[tag]):
                 self.problems.append(f"<{tag}> of {name!r} has no message: say what failed")
-
-    def close(self) -> _Scan:
-        return self
 
 
 def _scan(where: str, data: bytes) -> tuple[_Scan | None, list[Finding]]:
@@ -114,10 +98,8 @@ def _scan(where: str, data: bytes) -> tuple[_Scan | None, list[Finding]]:
     declared = _DECLARED_ENCODING.match(data)
     if declared and declared.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
         return None, [Finding(where, f"declares encoding {declared.group(1).decode()!r}: write UTF-8")]
-    parser = ET.XMLParser(target=_Scan())
     try:
-        parser.feed(data)
-        return parser.close(), []
+        return _Scan.of(ET.fromstring(data)), []
     except ET.ParseError as err:
         if err.code == _JUNK_AFTER_ROOT and b"<testsuite" in data[data.find(b"</testsuite>") + 12 :]:
             problem = (
