@@ -1,7 +1,7 @@
 """Ingress v1: host and path rules through the cluster's ingress controller, and the default backend.
 
 Skipped, saying so, when the cluster has no IngressClass. The controller's address comes from the
-Ingress status unless e2e_config.ingress_address overrides it (clusters behind port mappings, like kind).
+Ingress status unless --ingress-address or the provider's port mapping (kind) overrides it.
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def test_host_and_path_rules_reach_the_right_backend(kube: client.ApiClient, clu
     host = f"{namespace}.fedtest.example"
     builders.create(kube, namespace, builders.ingress("routes", [
         Route(host, "/alpha", "alpha"), Route(host, "/beta", "beta")], class_name=class_name))
-    base = probes.ingress_url(kube, namespace, "routes", e2e_config.ingress_address, ROUTING)
+    base = probes.ingress_url(kube, namespace, "routes", probes.ingress_override(cluster, e2e_config.ingress_address),
+                              ROUTING)
     deadline = waits.Deadline(ROUTING)
     alpha = probes.until(f"{base}/alpha", served_by("alpha"), what="/alpha served by alpha", host=host,
                          timeout=deadline)
@@ -67,7 +68,8 @@ def test_unknown_host_gets_the_default_backend(kube: client.ApiClient, cluster: 
                                                       class_name=class_name))
     builders.create(kube, namespace, builders.ingress("fallback", [], class_name=class_name,
                                                       default_backend="fallback"))
-    base = probes.ingress_url(kube, namespace, "routes", e2e_config.ingress_address, ROUTING)
+    base = probes.ingress_url(kube, namespace, "routes", probes.ingress_override(cluster, e2e_config.ingress_address),
+                              ROUTING)
     deadline = waits.Deadline(ROUTING)
     known = probes.until(f"{base}/", served_by("alpha"), what="the known host served by alpha", host=host,
                          timeout=deadline)

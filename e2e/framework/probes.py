@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import urllib3
 from google.api_core import retry as api_retry
@@ -56,6 +57,17 @@ def until(url: str, accept: Callable[[Answer], bool], *, what: str, timeout: flo
     except Exception as err:
         raise waits.WaitTimeout(f"{what} (GET {url}, Host: {host or '-'})", deadline.seconds,
                                 seen[-1] if seen else "no answer", seen[-5:-1]) from err
+
+
+def ingress_override(cluster: Any, option: str | None) -> str | None:
+    """--ingress-address wins; else the host port a provider mapped to the controller (kind records
+    ingress_host and ingress_http_port in the cluster's metadata); else None: use the Ingress status."""
+    if option:
+        return option
+    meta = getattr(cluster, "metadata", None) or {}
+    if meta.get("ingress_host") and meta.get("ingress_http_port"):
+        return f"{meta['ingress_host']}:{meta['ingress_http_port']}"
+    return None
 
 
 def ingress_url(api: client.ApiClient, namespace: str, ingress: str, override: str | None,

@@ -134,3 +134,15 @@ def test_the_suites_ingress_tests_hold_on_stand_ins(clusters: Any) -> None:
         east = SimpleNamespace(name="east")
         test_ingress.test_host_and_path_rules_reach_the_right_backend(api, east, "routing", config)
         test_ingress.test_unknown_host_gets_the_default_backend(api, east, "fallback", config)
+
+
+def test_ingress_address_comes_from_the_option_then_the_providers_port_mapping() -> None:
+    from e2e.framework.probes import ingress_override
+    from providers.base import Cluster
+
+    kind = Cluster("c1", "kind", Path("kc"), "kind-c1",
+                   metadata={"ingress_host": "127.0.0.1", "ingress_http_port": "32080"})
+    cloud = Cluster("c2", "gce", Path("kc"), "c2")
+    assert ingress_override(kind, None) == "127.0.0.1:32080"
+    assert ingress_override(kind, "lb.example:8080") == "lb.example:8080"
+    assert ingress_override(cloud, None) is None  # the Ingress status decides
