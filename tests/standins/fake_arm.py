@@ -23,12 +23,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.standins.fake_arm_shapes import VALIDATORS, ArmError, require
+from tests.standins.serving import serving
 from tests.standins.tls import issue_server_cert, make_ca
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000f00d"
@@ -89,18 +90,9 @@ class FakeArm:
         cert, key = issue_server_cert(ca_pem, ca_key, folder, "fake-arm")
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(fake))
-        server.daemon_threads = True
-        server.socket = context.wrap_socket(server.socket, server_side=True)
-        fake.url, fake.ca_bundle = f"https://127.0.0.1:{server.server_address[1]}", ca_path
-        thread = threading.Thread(target=server.serve_forever, name="fake-arm", daemon=True)
-        thread.start()
-        try:
+        with serving(_handler(fake), "fake-arm", tls=context) as server:
+            fake.url, fake.ca_bundle = f"https://127.0.0.1:{server.server_address[1]}", ca_path
             yield fake
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
 
     def env(self) -> dict[str, str]:
         """Environment for the code under test: trust the fake's CA and take tokens from it."""

@@ -21,9 +21,11 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.standins.serving import serving
 
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9_-]{0,63}$")
@@ -72,17 +74,9 @@ class FakeGCE:
     @contextlib.contextmanager
     def run(cls, **kwargs: Any) -> Iterator[FakeGCE]:
         fake = cls(**kwargs)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
-        server.daemon_threads = True
-        fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-        thread = threading.Thread(target=server.serve_forever, name="fake-gce", daemon=True)
-        thread.start()
-        try:
+        with serving(_handler_for(fake), "fake-gce") as server:
+            fake.url = f"http://127.0.0.1:{server.server_address[1]}"
             yield fake
-        finally:
-            server.shutdown()
-            server.server_close()
-            thread.join(10)
 
     # --- test controls -------------------------------------------------------------------
     def fail_zone(self, zone: str, code: str = "ZONE_RESOURCE_POOL_EXHAUSTED") -> None:
