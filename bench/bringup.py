@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from providers import clusterset
+from fedtest import clusters as clusterset
 from providers import ledger as ledger_mod
 from providers.kind import KindProvider
 from tests.standins.controllers import deployments_become_available

@@ -40,17 +40,28 @@ def run_check(config_dir: Path, jobs_dir: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dashboard_config", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    check = commands.add_parser("check", help="check the TestGrid config and its consistency with jobs/")
+def _add_check(commands: argparse._SubParsersAction, name: str) -> None:
+    check = commands.add_parser(name, help="check the TestGrid config against TestGrid's rules and against jobs/")
     check.add_argument(
         "--config", type=Path, default=HERE, help="folder of TestGrid YAML (default: %(default)s)"
     )
-    check.add_argument("--jobs", type=Path, default=HERE.parent / "jobs", help="jenkins-job-builder folder")
+    check.add_argument("--jobs", type=Path, default=HERE.parent / "jobs",
+                       help="jenkins-job-builder folder (default: %(default)s)")
+    check.set_defaults(run=lambda options: run_check(options.config, options.jobs))
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """`fedtest check-dashboard`."""
+    _add_check(commands, "check-dashboard")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m dashboard_config", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_check(commands, "check")
     options = parser.parse_args(argv)
     try:
-        return run_check(options.config, options.jobs)
+        return options.run(options)
     except CheckError as error:
         print(f"fedtest: error: {error}", file=sys.stderr)
         return 2

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fedtest.errors import FedtestError
+
 
 @dataclass(frozen=True, order=True)
 class Problem:
@@ -16,5 +18,5 @@ class Problem:
         return f"{self.file}: {self.entry}: {self.rule}: {self.detail}"
 
 
-class CheckError(Exception):
+class CheckError(FedtestError):
     """Input the checker cannot read at all (missing folder, bad YAML): one line, exit 2."""

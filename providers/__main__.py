@@ -1,10 +1,7 @@
-"""`python -m providers list|up|down|status`: cluster sets outside pytest, and after a crash."""
-
-from __future__ import annotations
+"""`python -m providers ...` is `fedtest ...` (list, up, down, status, janitor): see fedtest/cli.py."""
 
 import sys
 
-from providers.cli import main
+from fedtest.cli import main
 
-if __name__ == "__main__":
-    sys.exit(main())
+sys.exit(main(prog="python -m providers"))

@@ -14,16 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from fedtest.errors import FedtestError
 
-class ProviderError(Exception):
-    """A failure a user can act on; str(err) is one line naming the problem and the fix."""
 
-    exit_code: ClassVar[int] = 2
-
-    def __init__(self, problem: str, fix: str = "") -> None:
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{problem}: {fix}" if fix else problem)
+class ProviderError(FedtestError):
+    """A provider failure a user can act on; str(err) is one line naming the problem and the fix."""
 
 
 class ConfigError(ProviderError):

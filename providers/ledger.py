@@ -10,18 +10,35 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from providers.base import Cluster, ClusterSpec, ConfigError
+from providers.base import Cluster, ClusterSpec, ConfigError, ProviderOptions
 
 FILENAME = "ledger.json"
 VERSION = 1
 
 CREATING, UP, FAILED, DOWN = "creating", "up", "failed", "down"
+
+
+_SECRET_KEY = re.compile(r"(secret|password|passwd|token|credential|private|key$)", re.IGNORECASE)
+
+
+def recorded_options(options: ProviderOptions) -> dict[str, Any]:
+    """What `fedtest down` and `status` need to rebuild the same provider; settings that look secret are left out."""
+    return {
+        "work_dir": str(options.work_dir),
+        "k8s_version": options.k8s_version,
+        "kubeconfig": str(options.kubeconfig) if options.kubeconfig else None,
+        "contexts": list(options.contexts),
+        "image_registry": options.image_registry,
+        "deadline_seconds": options.deadline_seconds,
+        "extra": {k: v for k, v in options.extra.items() if not _SECRET_KEY.search(k)},
+    }
 
 
 @dataclass
@@ -49,12 +66,14 @@ class Ledger:
     provider: str
     created: str = ""
     entries: dict[str, Entry] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # how to rebuild the provider: never secrets
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def create(cls, artifacts: Path, run_id: str, provider: str) -> Ledger:
+    def create(cls, artifacts: Path, run_id: str, provider: str, options: ProviderOptions | None = None) -> Ledger:
         path = artifacts / FILENAME
-        ledger = cls(path, run_id, provider, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
+        ledger = cls(path, run_id, provider, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                     options=recorded_options(options) if options else {})
         ledger.save()
         return ledger
 
@@ -70,7 +89,8 @@ class Ledger:
             raise ConfigError(f"ledger {path} is unreadable ({err})", "check the file") from None
         if not isinstance(data, dict) or data.get("version") != VERSION:
             raise ConfigError(f"ledger {path} has an unknown format", f"expected version {VERSION}")
-        ledger = cls(path, data["run_id"], data["provider"], data.get("created", ""))
+        options = data.get("options") if isinstance(data.get("options"), dict) else {}
+        ledger = cls(path, data["run_id"], data["provider"], data.get("created", ""), options=options)
         for raw in data.get("clusters", []):
             cluster = Cluster.from_dict(raw["cluster"]) if raw.get("cluster") else None
             ledger.entries[raw["name"]] = Entry(
@@ -84,6 +104,7 @@ class Ledger:
             "run_id": self.run_id,
             "provider": self.provider,
             "created": self.created,
+            "options": self.options,
             "clusters": [e.to_dict() for e in sorted(self.entries.values(), key=lambda e: e.index)],
         }
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,3 +19,10 @@ def kube_ab(tmp_path: Path) -> Iterator[tuple[KubeStandIn, Path]]:
     """Two loopback API servers, contexts `a` and `b`, and a kubeconfig reaching both."""
     with KubeStandIn.run(["a", "b"]) as kube:
         yield kube, kube.write_kubeconfig(tmp_path / "kubeconfig")
+
+
+@pytest.fixture
+def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
+    """pytester with this project's pytest-asyncio setting, so inner runs print no deprecation warning."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    return pytester

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from providers import clusterset
+from fedtest import clusters as clusterset
 from providers import ledger as ledger_mod
 from providers.base import Cluster, ConfigError, DeadlineExceeded, ProviderError
 from providers.kind import KindProvider, images, ingress

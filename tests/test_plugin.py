@@ -27,7 +27,6 @@ def test_fails_with_a_pod(kube, namespace):
 
 @pytest.fixture
 def suite(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makepyfile(test_tiny=TINY_SUITE)
     return pytester
 
@@ -81,7 +80,6 @@ def test_infra_phases_are_junit_cases_of_their_own(suite, kube_ab, tmp_path):
 
 def test_with_xdist_clusters_come_up_once(pytester, kube_ab, tmp_path):
     kube, kubeconfig = kube_ab
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makepyfile(test_tiny=TINY_SUITE.split("def test_fails")[0] + "\n".join(
         f"def test_more_{i}(namespace):\n    assert namespace\n" for i in range(4)))
     artifacts = tmp_path / "artifacts"
@@ -92,7 +90,8 @@ def test_with_xdist_clusters_come_up_once(pytester, kube_ab, tmp_path):
         assert kube.clusters[name].requests_to("/readyz") == 1  # one bring-up check, not one per worker
         assert kube.clusters[name].namespaces() == []
     cases = _junit(artifacts)
-    assert sorted(n for n in cases if n.startswith("Setup")) == ["Setup: existing up a", "Setup: existing up b"]
+    assert sorted(n for n in cases if n.startswith("Setup")) == [
+        "Setup: existing up a", "Setup: existing up b", "Setup: pre-flight"]
     assert len([n for n in cases if n.startswith("test_tiny.py")]) == 10
     ledger = json.loads((artifacts / "ledger.json").read_text())
     assert [c["state"] for c in ledger["clusters"]] == ["down", "down"]
@@ -100,7 +99,6 @@ def test_with_xdist_clusters_come_up_once(pytester, kube_ab, tmp_path):
 
 def test_a_leaked_namespace_fails_the_run_as_an_infra_case(pytester, kube_ab, tmp_path):
     _kube, kubeconfig = kube_ab
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makepyfile(test_leak='''
 from kubernetes import client
 def test_leaves_one_behind(kube, fedtest_run):
@@ -110,7 +108,7 @@ def test_leaves_one_behind(kube, fedtest_run):
     artifacts = tmp_path / "artifacts"
     result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig), "--contexts", "a",
                                 "--artifacts", str(artifacts))
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=1, errors=1)  # the infra failure counts in pytest's closing line
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     leak = _junit(artifacts)["Teardown: leaked namespaces"]
     assert _outcome(leak) == "failure" and "a/left-behind" in leak.find("failure").get("message")
@@ -120,13 +118,13 @@ def test_leaves_one_behind(kube, fedtest_run):
 def test_a_cluster_that_fails_to_come_up_skips_its_tests_and_fails_the_run(pytester, tmp_path):
     with KubeStandIn.run(["a", "b"], status={"b": 403}) as kube:
         kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
-        pytester.makeconftest((ROOT / "conftest.py").read_text())
         pytester.makepyfile(test_tiny=TINY_SUITE.split("def test_fails")[0])
         artifacts = tmp_path / "artifacts"
         result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig),
                                     "--contexts", "a,b", "--artifacts", str(artifacts))
-    result.assert_outcomes(passed=1, skipped=1)
+    result.assert_outcomes(passed=1, skipped=1, errors=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*1 passed, 1 skipped, 1 error*"])
     cases = _junit(artifacts)
     setup_b = cases["Setup: existing up b"]
     assert _outcome(setup_b) == "failure" and "403" in setup_b.find("failure").get("message")
@@ -144,32 +142,38 @@ def test_a_cluster_that_fails_to_come_up_skips_its_tests_and_fails_the_run(pytes
         (["--kubeconfig", "{kc}", "--contexts", "a", "--k8s-version", "latest"], "*not a Kubernetes version*"),
     ],
 )
-def test_bad_input_is_one_line_without_traceback(pytester, kube_ab, tmp_path, args, expected):
+def test_bad_provider_input_is_a_failed_preflight_in_a_complete_build(pytester, kube_ab, tmp_path, args, expected):
+    """Once the results destination is valid, every run leaves a build: bad settings fail its Setup case."""
     _kube, kubeconfig = kube_ab
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makepyfile(test_x="def test_x(namespace):\n    pass\n")
     args = [a.format(missing=tmp_path / "nope", kc=kubeconfig) for a in args]
-    result = pytester.runpytest_subprocess(".", "--provider", "existing", *args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+    artifacts = tmp_path / "artifacts"
+    result = pytester.runpytest_subprocess(".", "--provider", "existing", "--artifacts", str(artifacts),
+                                           "--build-id", "7", *args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"*Setup: pre-flight*FAILED: {expected}", "*1 skipped, 1 error*"])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
-    assert len([line for line in result.stderr.lines if line.strip()]) == 1
+    preflight = _junit(artifacts)["Setup: pre-flight"]
+    assert _outcome(preflight) == "failure"
+    build = artifacts / "logs" / "e2e-existing"
+    finished = json.loads((build / "7" / "finished.json").read_text())
+    assert finished["result"] == "FAILURE" and finished["metadata"]["failure"] == "infra"
+    assert finished["metadata"]["failed-steps"] == "Setup: pre-flight"
+    assert (build / "latest-build.txt").read_text().strip() == "7"
 
 
 def test_without_a_provider_cluster_tests_skip_with_the_reason(pytester):
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makepyfile(test_x="def test_x(namespace):\n    pass\n")
     result = pytester.runpytest(".", "-rs")
     result.assert_outcomes(skipped=1)
     result.stdout.fnmatch_lines(["*no clusters: run with --provider*"])
 
 
-def test_provider_settings_from_the_environment_are_checked_like_flags(pytester, kube_ab, monkeypatch):
+def test_provider_settings_from_the_environment_are_checked_like_flags(pytester, kube_ab, monkeypatch, tmp_path):
     _kube, kubeconfig = kube_ab
     monkeypatch.setenv("FEDTEST_PROVIDER_OPTS", "region=westeurope novalue")
-    pytester.makeconftest((ROOT / "conftest.py").read_text())
     pytester.makepyfile(test_x="def test_x(namespace):\n    pass\n")
     result = pytester.runpytest_subprocess(".", "--provider", "existing", "--kubeconfig", str(kubeconfig),
-                                           "--contexts", "a")
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --provider-opt 'novalue' is not KEY=VALUE*"])
+                                           "--contexts", "a", "--artifacts", str(tmp_path / "artifacts"))
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*Setup: pre-flight*FAILED: --provider-opt 'novalue' is not KEY=VALUE*"])

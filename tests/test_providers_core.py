@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from providers import clusterset, options, registry
+from fedtest import clusters as clusterset
 from providers import ledger as ledger_mod
+from providers import options, registry
 from providers.base import AuthError, Cluster, ClusterSpec, ClusterUnreachable, ConfigError, DeadlineExceeded
 from providers.existing import ExistingProvider
 from tests.conftest import ROOT

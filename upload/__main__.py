@@ -1,7 +1,7 @@
-"""`python -m upload`: see upload/cli.py."""
+"""`python -m upload ...` is `fedtest ...` (publish, abort, lint): see fedtest/cli.py."""
 
 import sys
 
-from upload.cli import main
+from fedtest.cli import main
 
-sys.exit(main())
+sys.exit(main(prog="python -m upload"))

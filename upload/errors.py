@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from fedtest.errors import FedtestError
 
 
-class UploadError(Exception):
-    """A failure a user can act on; the CLI prints it as one `fedtest: error: ...` line."""
-
-    exit_code: ClassVar[int] = 2
-
-    def __init__(self, problem: str, fix: str = "") -> None:
-        self.problem = problem
-        self.fix = fix
-        super().__init__(f"{problem}: {fix}" if fix else problem)
+class UploadError(FedtestError):
+    """A failure of the results pipeline a user can act on (one `fedtest: error: ...` line)."""
 
 
 class ConfigError(UploadError):

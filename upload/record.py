@@ -21,17 +21,28 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 from urllib.parse import urlparse
 
+from fedtest.errors import one_line
 from upload import layout, lint
 from upload.errors import ConfigError, DuplicateBuild, SinkError
 from upload.scrub import Scrubber, ScrubReport
 from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
 
 LINT_REPORT = "fedtest-lint.txt"
+
+
+class Stop(Protocol):
+    """What finish() watches to stop publishing early (fedtest.abort.AbortController fits)."""
+
+    @property
+    def aborted(self) -> bool: ...
+
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -51,8 +62,11 @@ class ResultsTarget:
         base = f"gs://{self.location}" if self.scheme == "gs" else self.location.rstrip("/")
         return f"{base}/{self.job_prefix}"
 
-    def sink(self) -> Sink:
-        return GCSSink(self.location) if self.scheme == "gs" else LocalSink(Path(self.location))
+    def sink(self, deadline: float | None = None) -> Sink:
+        """The sink; `deadline` bounds how long any one GCS call keeps retrying (connection refused included)."""
+        if self.scheme != "gs":
+            return LocalSink(Path(self.location))
+        return GCSSink(self.location) if deadline is None else GCSSink(self.location, deadline=deadline)
 
 
 def parse_results(results: str, job: str | None = None) -> ResultsTarget:
@@ -93,6 +107,7 @@ class PublishReport:
     upload_failures: list[tuple[str, str]] = field(default_factory=list)
     scrub: ScrubReport = field(default_factory=ScrubReport)
     uploaded: int = 0
+    already_present: int = 0
     seconds: float = 0.0
 
     @property
@@ -131,6 +146,7 @@ class BuildRecord:
         self.scrubber = scrubber
         self.log = log
         self.closed = False
+        self.resuming = False  # taking over a dead run's build: objects already there are its, not failures
         self._lock = threading.Lock()
 
     @property
@@ -155,6 +171,7 @@ class BuildRecord:
         repo_commit: str | None = None,
         sink: Sink | None = None,
         log: Callable[[str], None] = print,
+        sink_deadline: float | None = None,
     ) -> BuildRecord:
         """Claim the build and write started.json. Raises ConfigError, DuplicateBuild or SinkError."""
         env = os.environ if env is None else env
@@ -169,6 +186,7 @@ class BuildRecord:
             repo_commit=repo_commit,
         )
         sink = sink or target.sink()
+        sink = sink or target.sink(sink_deadline)
         url = f"{target.url}/{build}"
         layout.check_newer_than_latest(build, sink.read_text(location.latest_build))
         try:
@@ -191,6 +209,7 @@ class BuildRecord:
         env: Mapping[str, str] | None = None,
         sink: Sink | None = None,
         log: Callable[[str], None] = print,
+        sink_deadline: float | None = None,
     ) -> BuildRecord | None:
         """Take over a build whose run died (Jenkins' post-build step after an abort).
 
@@ -200,7 +219,7 @@ class BuildRecord:
         env = os.environ if env is None else env
         target = results if isinstance(results, ResultsTarget) else parse_results(results, job)
         location = layout.BuildLocation(target.job_prefix, layout.check_build_id(build_id))
-        sink = sink or target.sink()
+        sink = sink or target.sink(sink_deadline)
         url = f"{target.url}/{location.build}"
         if sink.read_text(location.finished) is not None:
             return None
@@ -215,7 +234,9 @@ class BuildRecord:
                 sink.create(location.started, _json_bytes(started), "application/json")
             except ObjectExists:
                 started = json.loads(sink.read_text(location.started) or "{}")
-        return cls(sink, location, started, url, Scrubber(env), log)
+        record = cls(sink, location, started, url, Scrubber(env), log)
+        record.resuming = True
+        return record
 
     def finish(
         self,
@@ -225,8 +246,14 @@ class BuildRecord:
         artifacts_dir: Path | None = None,
         build_log: Path | None = None,
         budget_seconds: float | None = None,
+        stop: Stop | None = None,
     ) -> PublishReport:
-        """Lint, scrub and upload; then finished.json; then latest-build.txt. Returns the report."""
+        """Lint, scrub and upload; then finished.json; then latest-build.txt. Returns the report.
+
+        finished.json is written on every path that can still write: an unexpected error while
+        uploading becomes `publish-error` in its metadata and a FAILURE, and `stop` (SIGTERM or SIGINT
+        during publishing) cancels the uploads not yet started and finishes the build as ABORTED.
+        """
         if result not in layout.RESULTS:
             raise ConfigError(
                 f"result {result!r} is not one of {', '.join(layout.RESULTS)}", "pass one of those"
@@ -241,35 +268,30 @@ class BuildRecord:
         if budget_seconds is not None:
             self.sink.set_budget(budget_seconds)
         report = PublishReport(url=self.url, result=result)
-        files, report.findings = self._artifact_files(artifacts_dir, build_log)
-        uploads: list[tuple[str, Path | bytes, str]] = [
-            (self.location.artifact(rel), path, layout.content_type(rel)) for rel, path in files
-        ]
-        if build_log is not None:
-            uploads.append((self.location.build_log, build_log, "text/plain"))
-        uploads.sort(key=_size, reverse=True)  # largest first: no big file left alone at the end
-        with ThreadPoolExecutor(max_workers=max(1, self.sink.workers)) as pool:
-            uploader = _Uploader(self, report)
-            futures = [pool.submit(uploader.one, item) for item in uploads]
-            # Lint while the uploads run: it only decides the verdict and adds a report artifact.
-            report.findings += lint.lint_artifact_files(files) + lint.lint_documents(self.started, None)
-            if report.findings:
-                text = "".join(f"{f}\n" for f in report.findings).encode()
-                futures.append(
-                    pool.submit(uploader.one, (self.location.artifact(LINT_REPORT), text, "text/plain"))
-                )
-                self.log(f"fedtest: lint: {len(report.findings)} problems (see artifacts/{LINT_REPORT})")
-            for future in futures:
-                future.result()
-        verdict = result
-        if result == "SUCCESS" and (report.findings or report.upload_failures):
-            verdict = "FAILURE"
         meta = {k: str(v) for k, v in (metadata or {}).items()}
+        try:
+            self._publish(report, artifacts_dir, build_log, stop)
+        except Exception as err:  # never a build without finished.json
+            meta["publish-error"] = one_line(err)
+            self.log(f"fedtest: error: publishing stopped: {meta['publish-error']}")
+        verdict = result
+        if stop is not None and stop.aborted and result != "ABORTED":
+            verdict = "ABORTED"
+            meta.setdefault("abort-reason", f"{stop.reason or 'signal'} while publishing")
+        if verdict == "SUCCESS" and (report.findings or report.upload_failures or "publish-error" in meta):
+            verdict = "FAILURE"
+        failure = [k for k in meta.get("failure", "").split(",") if k]
+        failure += [kind for kind, hit in (("lint", report.findings), ("upload", report.upload_failures),
+                                           ("publish", "publish-error" in meta)) if hit and kind not in failure]
+        if failure:
+            meta["failure"] = ",".join(failure)
         meta["redacted-values"] = str(report.scrub.redacted)
         if report.findings:
             meta["lint-findings"] = str(len(report.findings))
         if report.upload_failures:
             meta["upload-failures"] = str(len(report.upload_failures))
+        if report.already_present:
+            meta["already-present"] = str(report.already_present)
         meta["upload-seconds"] = f"{time.monotonic() - began:.1f}"
         finished = layout.finished_document(max(int(time.time()), self.started_at), verdict, meta)
         try:
@@ -285,6 +307,47 @@ class BuildRecord:
         self.log(f"fedtest: published {report.uploaded} objects, result {verdict}: {self.url}")
         return report
 
+    def _publish(
+        self, report: PublishReport, artifacts_dir: Path | None, build_log: Path | None, stop: Stop | None
+    ) -> None:
+        """Artifacts and the log in parallel, largest first, with lint alongside; stops early on `stop`."""
+        files, report.findings = self._artifact_files(artifacts_dir, build_log)
+        uploads: list[tuple[str, Path | bytes, str]] = [
+            (self.location.artifact(rel), path, layout.content_type(rel)) for rel, path in files
+        ]
+        if build_log is not None:
+            uploads.append((self.location.build_log, build_log, "text/plain"))
+        uploads.sort(key=_size, reverse=True)  # largest first: no big file left alone at the end
+        uploader = _Uploader(self, report)
+        pool = ThreadPoolExecutor(max_workers=max(1, self.sink.workers))
+        try:
+            futures = [pool.submit(uploader.one, item) for item in uploads]
+            # Lint while the uploads run: it only decides the verdict and adds a report artifact.
+            try:
+                report.findings += lint.lint_artifact_files(files) + lint.lint_documents(self.started, None)
+            except Exception as err:  # lint is a verdict, not a reason to lose the build
+                report.findings.append(lint.Finding("(lint)", f"lint stopped: {one_line(err)}"))
+            if report.findings:
+                text = "".join(f"{f}\n" for f in report.findings).encode()
+                futures.append(
+                    pool.submit(uploader.one, (self.location.artifact(LINT_REPORT), text, "text/plain"))
+                )
+                self.log(f"fedtest: lint: {len(report.findings)} problems (see artifacts/{LINT_REPORT})")
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=0.2)
+                for future in done:
+                    future.result()
+                if stop is not None and stop.aborted:
+                    for future in pending:
+                        future.cancel()
+                    skipped = sum(1 for f in pending if f.cancelled())
+                    if skipped:
+                        self.log(f"fedtest: aborted while publishing: {skipped} objects not uploaded")
+                    pending = {f for f in pending if not f.cancelled()}
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
     def abort(
         self,
         *,
@@ -293,6 +356,7 @@ class BuildRecord:
         artifacts_dir: Path | None = None,
         build_log: Path | None = None,
         budget_seconds: float | None = None,
+        stop: Stop | None = None,
     ) -> PublishReport:
         """Publish what exists with result ABORTED (passed false), then latest-build.txt."""
         meta = dict(metadata or {})
@@ -303,6 +367,7 @@ class BuildRecord:
             artifacts_dir=artifacts_dir,
             build_log=build_log,
             budget_seconds=budget_seconds,
+            stop=stop,
         )
 
     def _artifact_files(
@@ -347,6 +412,11 @@ class _Uploader:
         self.report = report
         self.lock = threading.Lock()
 
+    def _failed(self, key: str, message: str) -> None:
+        with self.lock:
+            self.report.upload_failures.append((key, message))
+        self.record.log(f"fedtest: upload failed: {key}: {message}")
+
     def one(self, item: tuple[str, Path | bytes, str]) -> None:
         key, data, content_type = item
         local = ScrubReport()
@@ -359,10 +429,15 @@ class _Uploader:
             self.record.sink.create(key, payload, content_type)
             with self.lock:
                 self.report.uploaded += 1
+        except ObjectExists as err:
+            if self.record.resuming:
+                with self.lock:  # the dead run uploaded it already: present, not a failure
+                    self.report.already_present += 1
+            else:
+                self._failed(key, str(err))
         except (SinkError, OSError) as err:
-            message = str(err) if isinstance(err, SinkError) else f"cannot read: {err.strerror or err}"
-            with self.lock:
-                self.report.upload_failures.append((key, message))
-            self.record.log(f"fedtest: upload failed: {key}: {message}")
+            self._failed(key, str(err) if isinstance(err, SinkError) else f"cannot read: {err.strerror or err}")
+        except Exception as err:  # one odd object must not stop the others
+            self._failed(key, one_line(err))
         with self.lock:
             self.report.scrub.add(local)

@@ -84,6 +84,7 @@ class LocalSink(Sink):
 
     def _staged(self, target: Path, data: Data) -> Path:
         """Write the bytes next to the target first, so a crash never leaves half an object."""
+        tmp: str | None = None
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
@@ -96,6 +97,8 @@ class LocalSink(Sink):
                     out.write(data)
             return Path(tmp)
         except OSError as err:
+            if tmp is not None:  # a full disk must not leave half-written temp files behind
+                Path(tmp).unlink(missing_ok=True)
             raise SinkError(
                 f"cannot write under {target.parent}: {err.strerror or err}", "check the folder"
             ) from err
@@ -142,7 +145,8 @@ class GCSSink(Sink):
     """A GCS bucket through google-cloud-storage; honours STORAGE_EMULATOR_HOST."""
 
     def __init__(
-        self, bucket: str, *, client=None, retry=None, timeout: float = 60.0, workers: int = 16
+        self, bucket: str, *, client=None, retry=None, timeout: float = 60.0, workers: int = 16,
+        deadline: float = 30.0,
     ) -> None:
         from google.api_core import exceptions as api_exceptions
 
@@ -153,8 +157,9 @@ class GCSSink(Sink):
         self.client = client or self.default_client()
         self._size_pool(self.client, workers)
         self.bucket = self.client.bucket(bucket)
-        self.retry = retry or make_retry()
-        self.timeout = timeout
+        self.retry = retry or make_retry(timeout=deadline)
+        self.timeout = min(timeout, deadline)
+        self.deadline = deadline
         self.token = uuid.uuid4().hex
         self.gzip_min_bytes = 1 << 20
 
@@ -206,11 +211,18 @@ class GCSSink(Sink):
         if isinstance(err, self._api.RetryError):
             cause = err.cause or err
             return SinkError(
-                f"gave up to {action} {where} after retries ({type(cause).__name__})",
-                "check the network and the bucket, then run again",
+                f"gave up to {action} {where} after retrying for {self.deadline:g}s at {self.endpoint} "
+                f"({type(cause).__name__})",
+                "check that the endpoint answers (STORAGE_EMULATOR_HOST, network, bucket), then run again",
             )
         first = (str(err).splitlines() or [type(err).__name__])[0][:200]
         return SinkError(f"cannot {action} {where}: {first}", "check the bucket and credentials")
+
+    @property
+    def endpoint(self) -> str:
+        """The API endpoint this sink talks to (the emulator's address under STORAGE_EMULATOR_HOST)."""
+        connection = getattr(self.client, "_connection", None)
+        return getattr(connection, "API_BASE_URL", None) or os.environ.get("STORAGE_EMULATOR_HOST") or "GCS"
 
     def read_text(self, key: str) -> str | None:
         from google.auth import exceptions as auth_exceptions

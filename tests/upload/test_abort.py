@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from fedtest.abort import AbortController
 from tests.upload.checklist import checklist_problems, local_objects
-from upload.abort import AbortController
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -52,7 +52,7 @@ from pathlib import Path
 
 import pytest
 
-from upload.abort import AbortController
+from fedtest.abort import AbortController
 from upload.junit import CaseResult, write_junit
 from upload.record import BuildRecord
 

@@ -7,38 +7,9 @@ KeyboardInterrupt is raised in the main thread: pytest still runs fixture teardo
 `budget()` tells teardown and publishing how long they may take: the reserve after a signal, or what
 is left before the deadline.
 
-Wiring into pytest (conftest.py), in short:
-
-    def pytest_sessionstart(session):
-        record = BuildRecord.open(results, job=job, build_id=build_id)          # started.json first
-        controller = AbortController(deadline_seconds=deadline, reserve_seconds=reserve,
-                                     on_abort=lambda reason: _stop(session, reason)).install()
-
-    def _stop(session, reason):        # runs in the signal handler / deadline thread: keep it small
-        session.shouldstop = f"fedtest: aborted ({reason})"
-        dsession = session.config.pluginmanager.getplugin("dsession")   # under pytest-xdist
-        if dsession is not None:
-            dsession.shouldstop = session.shouldstop
-
-    def pytest_runtest_setup(item):    # a test that had not started yet does not start
-        if controller.aborted:
-            pytest.skip(f"run aborted ({controller.reason}) before this test started")
-
-    def pytest_sessionfinish(session):
-        controller.settle()             # tests are over: no KeyboardInterrupt from here on
-        ...dump diagnostics and tear down within controller.budget() seconds...
-        write_junit(artifacts / "junit_01.xml", suite, cases)
-        if controller.aborted:
-            record.abort(reason=controller.reason, metadata=meta, artifacts_dir=artifacts,
-                         build_log=log, budget_seconds=controller.budget())
-        else:
-            record.finish(verdict, metadata=meta, artifacts_dir=artifacts, build_log=log)
-        controller.uninstall()
-
-Under pytest-xdist, install the controller in the controller process only (not when
-PYTEST_XDIST_WORKER is set) and let workers ignore SIGINT/SIGTERM (signal.SIG_IGN in
-pytest_configure), so one process decides: `dsession.shouldstop` makes xdist shut workers down after
-their current test, then pytest_sessionfinish runs in the controller as above.
+fedtest.lifecycle installs it before started.json is written and settles it when the tests are over;
+`fedtest publish` installs one of its own, so a signal while uploading still ends in finished.json
+(ABORTED). Under pytest-xdist only the controller decides; workers stop after their current test.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""build-log.txt: the run's console output, as the person watching the terminal saw it.
+"""build-log.txt: the run's console output, as the person watching the terminal saw it, as it happens.
 
 pytest's terminal reporter writes to one file object; wrapping it in a tee copies every line
 (test progress, failures, the infra summary) into the log. Under pytest-xdist this is the
-controller's console, which already carries what the workers report.
+controller's console, which already carries what the workers report. Every complete line is
+flushed to both at once: under Jenkins stdout is a pipe, and a run killed with SIGKILL still
+leaves the log up to its last line for `fedtest abort` to publish.
 """
 
 from __future__ import annotations
@@ -25,9 +27,14 @@ class Tee:
 
     def write(self, text: str) -> int:
         written = self.primary.write(text)
+        line_done = "\n" in text
+        if line_done:
+            self.primary.flush()
         with self._lock:
             if not self.log.closed:
                 self.log.write(_ANSI.sub("", text))
+                if line_done:
+                    self.log.flush()
         return written
 
     def flush(self) -> None:
@@ -51,7 +58,9 @@ class ConsoleLog:
 
     def start(self, terminal_writer: Any) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8", errors="replace")  # noqa: SIM115 - lives until stop()
+        self._file = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 - lives until stop()
+        if terminal_writer is None:
+            return
         self._writer = terminal_writer
         # TerminalWriter keeps its stream in `_file`; there is no public setter.
         self._original = terminal_writer._file

@@ -1,0 +1,91 @@
+"""The cluster set's steps: bring-up in parallel, teardown, and the provider's leak check.
+
+Every cluster is its own step (its own JUnit case), run in a thread named after the cluster, with
+the ledger updated before and after, so teardown (`fedtest down`) and the janitor still know what
+exists after a crash.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fedtest.errors import FedtestError, one_line
+from fedtest.progress import Progress
+from fedtest.steps import StepResult, wrap_step
+from providers import ledger as ledger_mod
+from providers.base import Cluster, ClusterSpec, Provider
+from providers.ledger import Ledger
+
+
+def _quiet(_line: str) -> None:
+    """Progress for callers that only want the results (tests, benchmarks)."""
+
+
+def _up_one(provider: Provider, spec: ClusterSpec, ledger: Ledger, progress: Progress,
+            results: list[StepResult], deadline: float) -> StepResult:
+    ledger.record(spec, ledger_mod.CREATING)
+
+    def up() -> Cluster:
+        try:
+            cluster = provider.up(spec)
+        except Exception as err:
+            ledger.record(spec, ledger_mod.FAILED, error=one_line(err))
+            raise
+        ledger.record(spec, ledger_mod.UP, cluster)
+        return cluster
+
+    result = wrap_step(f"Setup: {provider.name} up {spec.name}", up, progress=progress, results=results,
+                       waiting_for=f"{provider.name} to bring {spec.name} up (deadline {deadline:g}s)")
+    if result.ok:
+        result.properties.update(cluster=spec.name, provider=provider.name, version=result.value.version)
+    return result
+
+
+def bring_up(provider: Provider, specs: list[ClusterSpec], ledger: Ledger, progress: Progress | None = None,
+             results: list[StepResult] | None = None) -> list[StepResult]:
+    """Bring every spec up at once; results come back in spec order (and are appended to `results`)."""
+    progress, results = progress or Progress(_quiet), [] if results is None else results
+    deadline = provider.options.deadline_seconds
+    with ThreadPoolExecutor(max_workers=max(1, len(specs)), thread_name_prefix="up") as pool:
+        return list(pool.map(lambda s: _up_one(provider, s, ledger, progress, results, deadline), specs))
+
+
+def _down_one(provider: Provider, entry: ledger_mod.Entry, ledger: Ledger, work_dir: Path,
+              progress: Progress, results: list[StepResult]) -> StepResult:
+    cluster = entry.cluster or Cluster(entry.name, provider.name, work_dir / f"{entry.name}.kubeconfig", "")
+
+    def down() -> None:
+        try:
+            provider.down(cluster)
+        except Exception as err:
+            ledger.record(entry.name, entry.state, error=one_line(err))
+            raise
+        ledger.record(entry.name, ledger_mod.DOWN)
+
+    return wrap_step(f"Teardown: {provider.name} down {entry.name}", down, progress=progress, results=results)
+
+
+def tear_down(provider: Provider, ledger: Ledger, work_dir: Path, progress: Progress | None = None,
+              results: list[StepResult] | None = None) -> list[StepResult]:
+    """Down every cluster the ledger does not know to be down (including half-made ones)."""
+    progress, results = progress or Progress(_quiet), [] if results is None else results
+    entries = ledger.pending_teardown()
+    if not entries:
+        return []
+    with ThreadPoolExecutor(max_workers=len(entries), thread_name_prefix="down") as pool:
+        return list(pool.map(lambda e: _down_one(provider, e, ledger, work_dir, progress, results), entries))
+
+
+def check_leaks(provider: Provider, run_id: str, progress: Progress | None = None,
+                results: list[StepResult] | None = None) -> StepResult:
+    """The provider's own inventory of this run's resources left after teardown."""
+    progress, results = progress or Progress(_quiet), [] if results is None else results
+
+    def leaks() -> None:
+        leaked = provider.leaks(run_id)
+        if leaked:
+            raise FedtestError(f"{len(leaked)} resources of run {run_id} left: {', '.join(leaked)}",
+                               f"run `fedtest janitor --provider {provider.name}`")
+
+    return wrap_step(f"Teardown: {provider.name} leaked resources", leaks, progress=progress, results=results)
