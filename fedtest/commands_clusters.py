@@ -25,7 +25,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     up = sub.add_parser("up", help="bring a cluster set up and write the ledger (what pytest --provider does)")
     up.add_argument("--provider", required=True, help="provider name (see `fedtest list`)")
-    up.add_argument("--clusters", type=int, default=None, help="how many clusters (default 1; existing: one per context)")
+    up.add_argument("--clusters", type=int, default=None,
+                    help="how many clusters (default 1; existing: one per context)")
     up.add_argument("--kubeconfig", help="kubeconfig for --provider existing (default $KUBECONFIG)")
     up.add_argument("--contexts", help="comma-separated contexts for --provider existing")
     up.add_argument("--k8s-version", help="Kubernetes version, e.g. 1.31 (default: the provider's)")

@@ -41,7 +41,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add = group.addoption
     add("--provider", help="cluster provider: existing, kind, gce, azure, or a third party's (`fedtest list`); "
                            "without it the fedtest fixtures skip and nothing is published")
-    add("--clusters", type=int, default=None, help="how many clusters to bring up (default 1; existing: one per context)")
+    add("--clusters", type=int, default=None,
+        help="how many clusters to bring up (default 1; existing: one per context)")
     add("--kubeconfig", help="kubeconfig for --provider existing (default $KUBECONFIG)")
     add("--contexts", help="comma-separated kubeconfig contexts for --provider existing, e.g. a,b")
     add("--keep-clusters", action="store_true", help="leave clusters up after the run (`fedtest down` later)")

@@ -9,6 +9,7 @@ for through the standard `logging` module), else the step's own description.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -51,11 +52,8 @@ class Progress:
         self._logger.removeHandler(self._activity)
 
     def say(self, line: str) -> None:
-        with self._lock:
-            try:
-                self.write(f"{self.prefix}{line}")
-            except Exception:  # a closed console must not stop the run
-                pass
+        with self._lock, contextlib.suppress(Exception):  # a closed console must not stop the run
+            self.write(f"{self.prefix}{line}")
 
     def activity_of(self, thread_id: int) -> str:
         return self._activity.latest.get(thread_id, "")

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.standins.kube import KubeStandIn
 
 TINY_SUITE = '''

@@ -158,7 +158,8 @@ def test_after(namespace):
         (["--results", "s3://bucket/logs/j"], "ERROR: unsupported results URL*"),
         (["--job", "bad job!"], "ERROR: *job*"),
         (["--build-id", "abc"], "ERROR: *build id*"),
-        (["--deadline", "10", "--abort-reserve", "60"], "ERROR: --deadline 10 leaves no time*pass a --deadline above --abort-reserve"),
+        (["--deadline", "10", "--abort-reserve", "60"],
+         "ERROR: --deadline 10 leaves no time*pass a --deadline above --abort-reserve"),
     ],
 )
 def test_bad_results_input_is_one_line(pytester, kube_ab, tmp_path, args, expected):

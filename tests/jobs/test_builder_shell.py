@@ -101,7 +101,7 @@ def test_post_build_step_calls_the_abort_upload(jobs: dict[str, ET.ElementTree],
     assert done.returncode == 0, done.stderr
     job = "e2e-azure-nightly"
     assert recorded(tmp_path) == [
-        ["exec", "-e", "e2e-azure", "--", "python", "-m", "upload", "abort",
+        ["exec", "-e", "e2e-azure", "--", "fedtest", "abort", "--artifacts", "_artifacts/e2e-azure",
          "--results", f"gs://{BUCKET}/logs/{job}", "--job", job, "--build-id", "17"],
     ]  # fmt: skip
 

@@ -63,13 +63,16 @@ def test_publishers_archive_artifacts_and_record_junit(
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_aborted_build_uploads_an_aborted_result(jobs: dict[str, ET.ElementTree], provider: str) -> None:
+def test_aborted_or_failed_build_is_finished_from_what_the_run_left(
+    jobs: dict[str, ET.ElementTree], provider: str
+) -> None:
     steps = jobs[f"e2e-{provider}-nightly"].findall(POST_BUILD_STEP)
-    assert [[node.text for node in step.findall("./results/string")] for step in steps] == [["ABORTED"]]
+    assert [[node.text for node in step.findall("./results/string")] for step in steps] == [["ABORTED", "FAILURE"]]
     (shell,) = [node.text or "" for node in steps[0].findall("./buildSteps/hudson.tasks.Shell/command")]
     job = f"e2e-{provider}-nightly"
     assert nightly_jobs.tox_command(shell) == [
-        "./.ci/tox", "exec", "-e", f"e2e-{provider}", "--", "python", "-m", "upload", "abort",
+        "./.ci/tox", "exec", "-e", f"e2e-{provider}", "--", "fedtest", "abort",
+        "--artifacts", f"_artifacts/e2e-{provider}",
         "--results", f"gs://{BUCKET}/logs/{job}", "--job", job, "--build-id", "$BUILD_NUMBER",
     ]  # fmt: skip
 
