@@ -7,6 +7,7 @@ exists after a crash.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from fedtest.steps import StepResult, wrap_step
 from providers import ledger as ledger_mod
 from providers.base import Cluster, ClusterSpec, Provider
 from providers.ledger import Ledger
+from upload.record import Stop
 
 
 def _quiet(_line: str) -> None:
@@ -43,12 +45,43 @@ def _up_one(provider: Provider, spec: ClusterSpec, ledger: Ledger, progress: Pro
 
 
 def bring_up(provider: Provider, specs: list[ClusterSpec], ledger: Ledger, progress: Progress | None = None,
-             results: list[StepResult] | None = None) -> list[StepResult]:
-    """Bring every spec up at once; results come back in spec order (and are appended to `results`)."""
+             results: list[StepResult] | None = None, stop: Stop | None = None) -> list[StepResult]:
+    """Bring every spec up at once; results come back in spec order (and are appended to `results`).
+
+    Each cluster comes up in a daemon thread named after it. On `stop` (SIGTERM, SIGINT, the deadline)
+    the wait ends at once: a cluster still coming up gets a failed step and stays `creating` in the
+    ledger, so teardown still downs it; its thread is left behind rather than waited for.
+    """
     progress, results = progress or Progress(_quiet), [] if results is None else results
     deadline = provider.options.deadline_seconds
-    with ThreadPoolExecutor(max_workers=max(1, len(specs)), thread_name_prefix="up") as pool:
-        return list(pool.map(lambda s: _up_one(provider, s, ledger, progress, results, deadline), specs))
+    done: dict[str, StepResult] = {}
+    lock = threading.Lock()
+    threads = []
+    for spec in specs:
+        def up(spec: ClusterSpec = spec) -> None:
+            own: list[StepResult] = []
+            result = _up_one(provider, spec, ledger, progress, own, deadline)
+            with lock:  # after an abort gave up on this cluster, its late result is not reported twice
+                if spec.name not in done:
+                    done[spec.name] = result
+                    results.append(result)
+
+        thread = threading.Thread(target=up, name=f"up {spec.name}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    for thread in threads:
+        while thread.is_alive() and not (stop is not None and stop.aborted):
+            thread.join(timeout=0.1)
+    reason = (stop.reason if stop is not None else None) or "aborted"
+    with lock:
+        for spec in specs:
+            if spec.name not in done:
+                result = StepResult(f"Setup: {provider.name} up {spec.name}", 0.0,
+                                    f"interrupted: run aborted ({reason}) while the cluster was coming up")
+                results.append(result)
+                done[spec.name] = result
+                progress.say(f"{result.name}: {result.error}")
+        return [done[spec.name] for spec in specs]
 
 
 def _down_one(provider: Provider, entry: ledger_mod.Entry, ledger: Ledger, work_dir: Path,

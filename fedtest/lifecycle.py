@@ -122,7 +122,7 @@ class Run:
 
     def __init__(self, settings: Settings, write: Callable[[str], None] = print) -> None:
         self.settings = settings
-        self.progress = Progress(write)
+        self.progress = Progress(write, interval=settings.progress_every)
         self.view = ClusterSet(settings, options_mod.new_run_id())
         self.book = CaseBook(settings.artifacts / JUNIT_NAME, "", [])
         self.steps = self.book.steps
@@ -191,7 +191,8 @@ class Run:
                 self.progress.say(f"run {self.run_id}: bringing up {len(self.specs)} {self.provider.name} "
                                   f"cluster(s): {', '.join(self.view.planned)}")
                 self._brought_up = True
-                cluster_steps.bring_up(self.provider, self.specs, self.view._ledger, self.progress, self.steps)
+                cluster_steps.bring_up(self.provider, self.specs, self.view._ledger, self.progress, self.steps,
+                                       stop=self.abort)
                 self._lap("bringup")
             if self.setup_failed:
                 failed = [r for r in self.steps if r.phase == "Setup" and not r.ok]

@@ -70,6 +70,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds the whole run may take; the abort reserve before it goes to teardown and upload")
     add("--abort-reserve", type=float, default=300.0,
         help="seconds kept for teardown and upload after SIGTERM, SIGINT or the deadline (default 300)")
+    add("--progress-every", type=float, default=30.0,
+        help="seconds between progress lines while a step waits, e.g. a cluster coming up (default 30)")
     add("--results-deadline", type=float, default=30.0,
         help="seconds any one results read or write may keep retrying before it fails (default 30)")
 
@@ -87,6 +89,7 @@ def _settings(config: pytest.Config) -> Settings:
         bringup_deadline=opt("bringup_deadline"), namespace_deadline=opt("namespace_deadline"),
         results=opt("results"), job=opt("job"), build_id=opt("build_id"), deadline=opt("deadline"),
         abort_reserve=opt("abort_reserve"), results_deadline=opt("results_deadline"),
+        progress_every=opt("progress_every"),
     )
 
 
@@ -116,6 +119,8 @@ def _check(settings: Settings) -> None:
     if settings.deadline is not None and settings.deadline <= settings.abort_reserve:
         raise pytest.UsageError(f"--deadline {settings.deadline:g} leaves no time beyond the "
                                 f"--abort-reserve {settings.abort_reserve:g}: pass a --deadline above --abort-reserve")
+    if settings.progress_every <= 0:
+        raise pytest.UsageError("--progress-every must be above 0 seconds: pass e.g. --progress-every 30")
     if settings.results_deadline <= 0:
         raise pytest.UsageError("--results-deadline must be above 0 seconds: pass e.g. --results-deadline 30")
 

@@ -34,6 +34,7 @@ class Settings:
     deadline: float | None = None
     abort_reserve: float = 300.0
     results_deadline: float = 30.0
+    progress_every: float = 30.0
 
     @property
     def build_log(self) -> Path:

@@ -6,6 +6,7 @@ timeout); only connection failures and not-ready answers are retried, 401/403 fa
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from providers.base import AuthError, ClusterUnreachable, ConfigError, DeadlineExceeded, ProviderError
+
+log = logging.getLogger(__name__)  # what a bring-up waits for: the run's progress lines show it
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,7 @@ def check_kubeconfig(kubeconfig: Path, contexts: list[str]) -> None:
         raise ConfigError(f"kubeconfig {kubeconfig} does not exist", "pass --kubeconfig PATH to a readable file")
     try:
         known, _active = config.list_kube_config_contexts(str(kubeconfig))
-    except (ConfigException, OSError, ValueError, yaml.YAMLError) as err:
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"kubeconfig {kubeconfig} is not valid ({first})",
                           "fix the file or pass another") from None
@@ -53,7 +56,7 @@ def check_kubeconfig(kubeconfig: Path, contexts: list[str]) -> None:
 def api_client(kubeconfig: Path, context: str) -> client.ApiClient:
     try:
         return config.new_client_from_config(str(kubeconfig), context=context)
-    except (ConfigException, OSError, ValueError, yaml.YAMLError) as err:
+    except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"context {context!r} in {kubeconfig} is unusable ({first})",
                           "fix the kubeconfig") from None
@@ -87,15 +90,18 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
                     "refresh the credentials in the kubeconfig or use a user with access",
                 ) from None
             seen["last"] = f"HTTP {err.status}"
+            log.info("API server of %s at %s answered HTTP %s", context, endpoint, err.status)
             raise _NotReady() from None
         except urllib3.exceptions.HTTPError as err:
             seen["last"] = "connection failed"
             seen.setdefault("connect", str(getattr(err, "reason", err)))
+            log.info("API server of %s at %s not answering yet (%s)", context, endpoint, seen["connect"])
             raise
         if status in (401, 403):
             raise ApiException(status=status, reason=body[:80])
         if status != 200 or body != "ok":
             seen["last"] = f"/readyz answered {status} {body[:80]!r}"
+            log.info("API server of %s at %s not ready yet: %s", context, endpoint, seen["last"])
             raise _NotReady()
         seen["answered"] = "yes"
         return Readiness(endpoint, info.git_version)

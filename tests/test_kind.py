@@ -139,7 +139,7 @@ def test_parallel_up_gives_each_cluster_its_own_kubeconfig_and_ports(tmp_path: P
         ledger = ledger_mod.Ledger.create(tmp_path / "artifacts", RUN_ID, provider.name)
         results = clusterset.bring_up(provider, specs, ledger)
         assert [r.error for r in results] == ["", "", ""]
-        clusters = [r.cluster for r in results]
+        clusters = [r.value for r in results]
         assert [c.name for c in clusters] == names
         kubeconfigs = {c.kubeconfig for c in clusters}
         assert len(kubeconfigs) == 3 and all(k.parent == tmp_path / "work" for k in kubeconfigs)
@@ -236,7 +236,7 @@ def test_failed_delete_is_a_provider_error_and_an_infra_case(tmp_path: Path) -> 
         [result] = clusterset.bring_up(provider, provider.plan(1), ledger)
         world.fake.configure(fail_delete=True)
         with pytest.raises(ProviderError) as err:
-            provider.down(result.cluster)
+            provider.down(result.value)
         assert 'failed (ERROR: failed to delete cluster "' in one_line(err.value)
         [teardown] = clusterset.tear_down(provider, ledger, provider.options.work_dir)
         assert not teardown.ok and teardown.name == f"Teardown: kind down {name}"

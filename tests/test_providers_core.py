@@ -96,9 +96,9 @@ def test_existing_brings_up_every_context_and_records_versions(kube_ab, tmp_path
     ledger = ledger_mod.Ledger.create(tmp_path, "r1", "existing")
     results = clusterset.bring_up(provider, specs, ledger)
     assert all(r.ok for r in results), [r.error for r in results]
-    assert [r.cluster.version for r in results] == ["v1.31.2", "v1.31.2"]
-    assert all(provider.is_up(r.cluster) for r in results)
-    written = provider.dump_logs(results[0].cluster, tmp_path / "dump")
+    assert [r.value.version for r in results] == ["v1.31.2", "v1.31.2"]
+    assert all(provider.is_up(r.value) for r in results)
+    written = provider.dump_logs(results[0].value, tmp_path / "dump")
     assert {p.name for p in written} == {"nodes.yaml", "kube-system-events.yaml"}
 
 
