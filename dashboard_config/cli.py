@@ -1,5 +1,6 @@
 """`python -m dashboard_config check`: the TestGrid config against TestGrid's and test-infra's
-rules and against the nightly jobs in jobs/."""
+rules and against the nightly jobs in jobs/. `python -m dashboard_config grid`: the offline preview
+of the dashboards for a results tree (dashboard_config/grid)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 from dashboard_config import config as testgrid_config
 from dashboard_config import consistency, nightly_jobs, rules
+from dashboard_config.grid import cli as grid_cli
 from dashboard_config.problems import CheckError
+from upload.errors import UploadError
 
 HERE = Path(__file__).resolve().parent
 
@@ -48,9 +51,11 @@ def main(argv: list[str] | None = None) -> int:
         "--config", type=Path, default=HERE, help="folder of TestGrid YAML (default: %(default)s)"
     )
     check.add_argument("--jobs", type=Path, default=HERE.parent / "jobs", help="jenkins-job-builder folder")
+    check.set_defaults(run=lambda options: run_check(options.config, options.jobs))
+    grid_cli.add_parser(commands)
     options = parser.parse_args(argv)
     try:
-        return run_check(options.config, options.jobs)
-    except CheckError as error:
+        return options.run(options)
+    except (CheckError, UploadError) as error:
         print(f"fedtest: error: {error}", file=sys.stderr)
         return 2
