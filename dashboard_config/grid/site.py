@@ -95,7 +95,7 @@ def _failures(tab: Tab) -> str:
         return "none"
     items = []
     for failure in failures[:LATEST_SHOWN]:
-        times = f" ({failure.count} in a row)" if tab.state.alerts else ""
+        times = f" ({failure.count} in a row)" if tab.state.alerts else f" (failed in {failure.count} recent builds)"
         items.append(
             f"<li><b>{html.escape(failure.row)}</b> · build {html.escape(failure.build)}{times}"
             f'<div class="failure-message">{html.escape(failure.message)}</div></li>'

@@ -60,17 +60,19 @@ def completed(columns: list[Column]) -> list[Column]:
     return [c for c in columns if c.cells.get(OVERALL, Cell(RUNNING)).status != RUNNING]
 
 
-def latest_failures(columns: list[Column]) -> list[Failure]:
-    """The failing and flaky cells of the newest finished build."""
-    done = completed(columns)
-    if not done:
-        return []
-    newest = done[0]
-    return [
-        Failure(row, 1, newest.build, cell.message)
-        for row, cell in sorted(newest.cells.items())
-        if cell.status in FAILING or cell.status == FLAKY
-    ]
+def latest_failures(columns: list[Column], recent: int) -> list[Failure]:
+    """Rows with a failing or flaky cell in the last `recent` finished builds: the newest one, and how many."""
+    found: dict[str, Failure] = {}
+    for column in completed(columns)[:recent]:
+        for row, cell in column.cells.items():
+            if cell.status in FAILING or cell.status == FLAKY:
+                seen = found.get(row)
+                found[row] = (
+                    Failure(row, seen.count + 1, seen.build, seen.message)
+                    if seen
+                    else Failure(row, 1, column.build, cell.message)
+                )
+    return sorted(found.values(), key=lambda f: (f.row != OVERALL, f.row))
 
 
 def tab_state(
@@ -84,7 +86,7 @@ def tab_state(
     """The summarizer's overallStatus for one tab; `columns` are newest first."""
     failures_to_alert = failures_to_alert or DEFAULT_FAILURES_TO_ALERT
     recent = recent or DEFAULT_RECENT
-    latest = latest_failures(columns)
+    latest = latest_failures(columns, recent)
     if not columns:
         return TabState(STALE_STATE, "no builds in the results", [], [])
     age_hours = (now - columns[0].started) / 3600

@@ -133,3 +133,15 @@ def sample_tree(root: Path, now: float) -> Path:
     )
     write_build(root, "109", started=t - HOUR)  # still running
     return root
+
+
+def render_sample(folder: Path, now: float) -> Path:
+    """The sample tree and its site under `folder`; returns the kind nightly tab's grid page."""
+    import argparse
+
+    from dashboard_config.grid import cli
+
+    results = sample_tree(folder / "results", now)
+    out = folder / "site"
+    cli.build(argparse.Namespace(results=str(results), config=cli.CONFIG_DIR, out=out, days=None, serve=False), now)
+    return folder / "site" / "provider-fedtest-nightly" / "tab-kind-nightly.html"

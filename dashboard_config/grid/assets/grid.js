@@ -11,7 +11,7 @@
   const count = document.getElementById("count");
   const classes = data.statuses.map((s) => "s-" + s.toLowerCase().replace(/_/g, "-"));
   const failingStatus = new Set(["FAIL", "TOOL_FAIL", "FLAKY"].map((s) => data.statuses.indexOf(s)));
-  const ROW = 20;
+  const ROW = 19; // header row height (18px) + border-spacing (1px): each header row sticks below the last
 
   function esc(text) {
     return String(text).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]);
@@ -39,7 +39,7 @@
   function render() {
     const cols = data.columns;
     let html = '<table id="table"><thead>';
-    html += headerRow(0, "date", cols.map((c) => esc(utc(c.started, 0, 10))));
+    html += headerRow(0, "date", cols.map((c) => esc(utc(c.started, 5, 10))));
     html += headerRow(1, "time (UTC)", cols.map((c) => esc(utc(c.started, 11, 16))));
     html += headerRow(2, "build", cols.map((c, j) => '<a class="build" href="' + esc(data.links[j].artifacts) + '">' + esc(c.build) + "</a>"));
     data.headers.forEach((h, k) => {
