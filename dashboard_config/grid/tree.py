@@ -38,7 +38,10 @@ class LocalTree:
 
     def files(self, prefix: str) -> list[str]:
         base = self.root / prefix
-        return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+        try:
+            return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file())
+        except OSError as error:
+            raise ReadError(f"cannot list {base}: {error.strerror or error}") from error
 
     def read(self, key: str) -> bytes | None:
         path = self.root / key

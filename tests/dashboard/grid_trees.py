@@ -75,62 +75,29 @@ def sample_tree(root: Path, now: float) -> Path:
     """Nine builds of the kind nightly job, newest first: 109 running ... 101 passing."""
     t = int(now)
     art = "artifacts/junit_01.xml"
-    write_build(
-        root,
-        "101",
-        started=t - 40 * HOUR,
-        finished=done(t - 40 * HOUR, "SUCCESS"),
-        files={art: junit(*PASSING_CASES), "artifacts/e2e-results.xml": junit(case("ignored", 1, failure("x")))},
+    federation = case("test_federation[c1,c2]", 61.0, failure("failover took 95 s", "timeout waiting for endpoints"))
+    cronjobs_failed = case("test_cronjobs[c1]", 28.0, failure("job did not run"))
+    nested = (
+        '<testsuites><testsuite name="outer"><testsuite name="inner">'
+        '<testcase name="deep" time="2"/></testsuite></testsuite></testsuites>'
     )
+    finished_builds: list[tuple[str, int, str, dict[str, str], dict[str, str]]] = [
+        # build, hours ago, result, files, finished.json metadata
+        ("101", 40, "SUCCESS", {art: junit(*PASSING_CASES),
+                                "artifacts/e2e-results.xml": junit(case("ignored", 1, failure("x")))}, {}),
+        ("104", 20, "FAILURE", {art: junit(*PASSING_CASES[:2], federation)}, {}),
+        ("105", 16, "FAILURE", {art: junit(case("test_runner_pods[c1]", 11.0), cronjobs_failed),
+                                "artifacts/junit_02.xml": junit(case("test_cronjobs[c1]", 26.0))}, {}),
+        ("106", 12, "ABORTED", {art: junit(*PASSING_CASES[:2])}, {}),
+        ("107", 8, "FAILURE", {art: '<testsuites><testsuite name="fedtest e2e"><testcase name="cut'}, {}),
+        ("108", 4, "SUCCESS", {art: junit(*PASSING_CASES), "artifacts/c2/junit_nested.xml": nested},
+         {"provider": "kind-podman"}),
+    ]  # fmt: skip
+    for build, hours, result, files, metadata in finished_builds:
+        start = t - hours * HOUR
+        write_build(root, build, started=start, finished=done(start, result, **metadata), files=files)
     write_build(root, "102", started=t - 34 * HOUR, finished=b'{"timestamp": "1700000000", "passed": true}')
     write_build(root, "103", started=t - 30 * HOUR)  # never finished: failed after 24 h
-    write_build(
-        root,
-        "104",
-        started=t - 20 * HOUR,
-        finished=done(t - 20 * HOUR, "FAILURE"),
-        files={
-            art: junit(
-                *PASSING_CASES[:2],
-                case("test_federation[c1,c2]", 61.0, failure("failover took 95 s", "timeout waiting for endpoints")),
-            )
-        },
-    )
-    write_build(
-        root,
-        "105",
-        started=t - 16 * HOUR,
-        finished=done(t - 16 * HOUR, "FAILURE"),
-        files={
-            art: junit(case("test_runner_pods[c1]", 11.0), case("test_cronjobs[c1]", 28.0, failure("job did not run"))),
-            "artifacts/junit_02.xml": junit(case("test_cronjobs[c1]", 26.0)),
-        },
-    )
-    write_build(
-        root,
-        "106",
-        started=t - 12 * HOUR,
-        finished=done(t - 12 * HOUR, "ABORTED"),
-        files={art: junit(*PASSING_CASES[:2])},
-    )
-    write_build(
-        root,
-        "107",
-        started=t - 8 * HOUR,
-        finished=done(t - 8 * HOUR, "FAILURE"),
-        files={art: '<testsuites><testsuite name="fedtest e2e"><testcase name="cut'},
-    )
-    write_build(
-        root,
-        "108",
-        started=t - 4 * HOUR,
-        finished=done(t - 4 * HOUR, "SUCCESS", provider="kind-podman"),
-        files={
-            art: junit(*PASSING_CASES),
-            "artifacts/c2/junit_nested.xml": '<testsuites><testsuite name="outer"><testsuite name="inner">'
-            '<testcase name="deep" time="2"/></testsuite></testsuite></testsuites>',
-        },
-    )
     write_build(root, "109", started=t - HOUR)  # still running
     return root
 

@@ -8,7 +8,6 @@ import re
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +18,10 @@ from dashboard_config.grid import summary
 from dashboard_config.grid.testgrid import FAIL, PASS, RUNNING, Cell, Column
 from tests.dashboard.grid_trees import HOUR, case, done, junit, sample_tree, write_build
 from tests.standins.gcs import FakeGCS
+from tests.upload import conftest as upload_fixtures
+from tests.upload.emulator import BUCKET
 
 KIND_TAB = "provider-fedtest-nightly/tab-kind-nightly.html"
-BUCKET = "fedtest-grid"
 
 
 def grid_json(page: Path) -> dict:
@@ -79,12 +79,7 @@ def test_jobs_without_a_test_group_get_their_own_dashboard(tmp_path: Path) -> No
     assert [r["name"] for r in data["rows"]] == ["Overall", "fedtest e2e.test_pods"]
 
 
-@pytest.fixture
-def fake_gcs(tmp_path: Path) -> Iterator[FakeGCS]:
-    server = FakeGCS.start(tmp_path / "fake-gcs")
-    server.create_bucket(BUCKET)
-    yield server
-    server.stop()
+fake_gcs = upload_fixtures.fake_gcs  # a fake-gcs-server with the bucket BUCKET, per test
 
 
 def test_reads_a_bucket_through_the_emulator(results: Path, tmp_path: Path, fake_gcs: FakeGCS, monkeypatch) -> None:
