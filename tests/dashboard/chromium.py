@@ -7,6 +7,8 @@ driver; the flags keep the browser from reaching any network on its own.
 from __future__ import annotations
 
 import importlib.util
+import os
+from collections.abc import Mapping
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,6 +34,17 @@ def missing() -> str | None:
     if importlib.util.find_spec("selenium") is None:
         return "selenium is not installed (pip install -e '.[test]')"
     return None
+
+
+def require(env: Mapping[str, str] = os.environ) -> None:
+    """Skip the test when the browser is missing, with the reason; in CI (CI=true) fail instead."""
+    import pytest
+
+    problem = missing()
+    if problem and env.get("CI") == "true":
+        pytest.fail(f"the browser test must run in CI: {problem}")
+    if problem:
+        pytest.skip(problem)
 
 
 def start(profile: Path, width: int = 1366, height: int = 768):

@@ -6,7 +6,6 @@ The page is opened from file://; the browser has no network to reach.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -36,11 +35,7 @@ return [td.textContent, getComputedStyle(td).backgroundColor];
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory) -> Iterator[object]:
-    problem = chromium.missing()
-    if problem:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the browser test must run in CI: {problem}")
-        pytest.skip(problem)
+    chromium.require()
     driver = chromium.start(tmp_path_factory.mktemp("chromium-profile"))
     yield driver
     driver.quit()
@@ -120,3 +115,11 @@ def test_summary_page_links_each_tab_with_its_state(browser, page: Path) -> None
     rows[0].find_element(By.TAG_NAME, "a").click()
     chromium.open_page(browser, page)  # the link leads to the grid page
     assert browser.current_url == page.resolve().as_uri()
+
+
+def test_a_missing_browser_skips_with_the_reason_but_fails_in_ci(monkeypatch) -> None:
+    monkeypatch.setattr(chromium, "CHROMIUM", Path("/nonexistent/chromium"))
+    with pytest.raises(pytest.skip.Exception, match="/nonexistent/chromium not found"):
+        chromium.require({})
+    with pytest.raises(pytest.fail.Exception, match="must run in CI: /nonexistent/chromium not found"):
+        chromium.require({"CI": "true"})
