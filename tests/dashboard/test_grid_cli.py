@@ -145,7 +145,10 @@ def test_every_option_documents_its_default() -> None:
 
 def test_serve_answers_on_loopback_with_the_site_and_the_results(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "site"
-    main(["grid", "--results", str(results), "--out", str(out)])
+    options = argparse.Namespace(results=str(results), config=grid_cli.CONFIG_DIR, out=out, days=None, serve=True)
+    grid_cli.build(options)
+    log_link = grid_json(out / KIND_TAB)["links"][4]["log"]
+    assert log_link == "/results/logs/e2e-kind-nightly/105/build-log.txt"  # served pages link to the server
     server = grid_cli.serve(out, results, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -153,7 +156,7 @@ def test_serve_answers_on_loopback_with_the_site_and_the_results(results: Path, 
         base = f"http://127.0.0.1:{server.server_address[1]}"
         with urllib.request.urlopen(f"{base}/index.html", timeout=5) as response:
             assert b"provider-fedtest-nightly" in response.read()
-        with urllib.request.urlopen(f"{base}/results/logs/e2e-kind-nightly/105/build-log.txt", timeout=5) as response:
+        with urllib.request.urlopen(f"{base}{log_link}", timeout=5) as response:
             assert response.read() == b"build 105 log\n"
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(f"{base}/results/../../etc/passwd", timeout=5)
