@@ -1,5 +1,6 @@
 """`python -m dashboard_config check`: the TestGrid config against TestGrid's and test-infra's
-rules and against the nightly jobs in jobs/."""
+rules and against the nightly jobs in jobs/. `python -m dashboard_config grid`: the offline preview
+of the dashboards for a results tree (dashboard_config/grid)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 from dashboard_config import config as testgrid_config
 from dashboard_config import consistency, nightly_jobs, rules
+from dashboard_config.grid import cli as grid_cli
 from dashboard_config.problems import CheckError
+from fedtest.errors import FedtestError
 
 HERE = Path(__file__).resolve().parent
 
@@ -59,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m dashboard_config", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     _add_check(commands, "check")
+    grid_cli.add_parser(commands)
     options = parser.parse_args(argv)
     try:
         return options.run(options)
-    except CheckError as error:
+    except FedtestError as error:
         print(f"fedtest: error: {error}", file=sys.stderr)
         return 2
