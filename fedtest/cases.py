@@ -1,9 +1,9 @@
 """The run's JUnit: one case per test (its setup, call and teardown folded together), plus infra cases.
 
 pytest reports phases; TestGrid wants one row per test. The book folds each phase into the test's
-case, turns tests an abort cut short into errors, and writes junit_01.xml as the run goes (at most
-once per `every` seconds, atomically), so a run killed with SIGKILL still leaves the cases written
-so far for `fedtest abort` to publish.
+case, turns tests an abort cut short into errors, and writes junit_01.xml as the run goes (atomically,
+at most once per `every` seconds, and never more than `every` seconds behind the last finished test),
+so a run killed with SIGKILL still leaves the cases written so far for `fedtest abort` to publish.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class Phase:
 
 
 class CaseBook:
-    def __init__(self, path: Path, provider: str, cluster_names: list[str], every: float = 2.0,
+    def __init__(self, path: Path, provider: str, cluster_names: list[str], every: float = 1.0,
                  suite_name: str = "fedtest") -> None:
         self.path = path
         self.provider = provider
@@ -46,6 +46,7 @@ class CaseBook:
         self.steps: list[StepResult] = []
         self._lock = threading.Lock()
         self._written = 0.0
+        self._deferred: threading.Timer | None = None
 
     def record(self, phase: Phase) -> None:
         """Fold one pytest phase (setup, call, teardown) into the test's single JUnit case."""
@@ -110,8 +111,16 @@ class CaseBook:
         """junit_01.xml with every case so far: Setup cases, tests, then Teardown and the rest."""
         now = time.monotonic()
         if not force and now - self._written < self.every:
+            with self._lock:  # too soon: write once the interval has passed, with whatever came meanwhile
+                if self._deferred is None:
+                    self._deferred = threading.Timer(self.every - (now - self._written), self.write)
+                    self._deferred.daemon = True
+                    self._deferred.start()
             return None
         with self._lock:
+            if self._deferred is not None:
+                self._deferred.cancel()
+                self._deferred = None
             self._written = now
             infra = self.infra_cases()
             setup = [c for c in infra if c.name.startswith("Setup")]

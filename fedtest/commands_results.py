@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -180,6 +181,10 @@ def _abort(args: argparse.Namespace) -> int:
     if not args.job:
         raise ConfigError("no job name for the aborted build", "pass --job NAME (or set JOB_NAME)")
     log = _log_file(args.log) if args.log else _log_file_if_any(artifacts / "build-log.txt")
+    if log is None:  # the build still gets a log a person can read, saying why it is short
+        log = Path(tempfile.mkdtemp(prefix="fedtest-abort-")) / "build-log.txt"
+        log.write_text(f"fedtest abort: the run left no build-log.txt in {artifacts} (it was killed before "
+                       f"writing one, or never started); {args.reason}\n", encoding="utf-8")
     watch = _signals()
     try:
         record = BuildRecord.resume(args.results or str(artifacts), job=args.job, build_id=args.build_id,

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from fedtest.cli import main
 from dashboard_config.grid import cli as grid_cli
 from dashboard_config.grid import summary
 from dashboard_config.grid.testgrid import FAIL, PASS, RUNNING, Cell, Column
+from fedtest.cli import main
 from tests.dashboard.grid_trees import HOUR, case, done, junit, sample_tree, write_build
 from tests.standins.gcs import FakeGCS
 from tests.upload import conftest as upload_fixtures
