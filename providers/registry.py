@@ -6,6 +6,7 @@ plugin package only needs an entry point to appear in `python -m providers list`
 
 from __future__ import annotations
 
+import sys
 from importlib.metadata import EntryPoint, entry_points
 
 from providers.base import ConfigError, Provider
@@ -33,6 +34,12 @@ def load(name: str) -> type[Provider]:
         raise ConfigError(f"unknown provider {name!r}", f"use one of: {', '.join(sorted(found))}")
     try:
         cls = found[name].load()
+    except ModuleNotFoundError as err:  # most often: fedtest run by an interpreter it is not installed in
+        raise ConfigError(
+            f"provider {name!r} failed to load ({type(err).__name__}: {err})",
+            f"install its package into {sys.executable} (for fedtest itself: pip install -e . in the checkout), "
+            "or run fedtest from the virtualenv it is installed in (.tox/e2e-<provider>/bin/fedtest)",
+        ) from err
     except Exception as err:  # a broken plugin must not take the CLI down with a traceback
         raise ConfigError(
             f"provider {name!r} failed to load ({type(err).__name__}: {err})",

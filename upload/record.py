@@ -185,7 +185,6 @@ class BuildRecord:
             repos=repos,
             repo_commit=repo_commit,
         )
-        sink = sink or target.sink()
         sink = sink or target.sink(sink_deadline)
         url = f"{target.url}/{build}"
         layout.check_newer_than_latest(build, sink.read_text(location.latest_build))
