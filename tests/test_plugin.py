@@ -176,3 +176,38 @@ def test_provider_settings_from_the_environment_are_checked_like_flags(pytester,
                                            "--contexts", "a", "--artifacts", str(tmp_path / "artifacts"))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*Setup: pre-flight*FAILED: --provider-opt 'novalue' is not KEY=VALUE*"])
+
+
+def test_the_plugin_is_registered_once_with_this_repository_conftest(pytester, kube_ab, tmp_path):
+    """Installed through its pytest11 entry point, and the root conftest.py does not register it again."""
+    _kube, kubeconfig = kube_ab
+    from tests.conftest import ROOT
+
+    pytester.makeconftest((ROOT / "conftest.py").read_text())
+    pytester.makepyfile(test_once='''
+import fedtest.plugin
+
+def test_registered_once(request, namespace):
+    plugins = [p for p in request.config.pluginmanager.get_plugins() if p is fedtest.plugin]
+    assert len(plugins) == 1
+''')
+    result = pytester.runpytest_subprocess(".", "--provider", "existing", "--kubeconfig", str(kubeconfig),
+                                           "--contexts", "a", "--artifacts", str(tmp_path / "artifacts"))
+    result.assert_outcomes(passed=1)
+
+
+def test_an_unwritable_results_bucket_is_a_usage_error_within_its_deadline(pytester, kube_ab, tmp_path):
+    import socket
+
+    _kube, kubeconfig = kube_ab
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    pytester.makepyfile(test_x="def test_x(namespace):\n    pass\n")
+    pytester._monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    result = pytester.runpytest_subprocess(".", "--provider", "existing", "--kubeconfig", str(kubeconfig),
+                                           "--contexts", "a", "--results", "gs://b/logs/j", "--results-deadline",
+                                           "2", "--artifacts", str(tmp_path / "artifacts"), timeout=60)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: gave up to read gs://b/logs/j/e2e-existing/latest-build.txt after "
+                                 f"retrying for 2s at http://127.0.0.1:{port}*"])

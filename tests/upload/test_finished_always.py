@@ -177,7 +177,7 @@ def test_sigterm_while_publishing_finishes_the_build_as_aborted(fake_gcs, tmp_pa
         time.sleep(0.3)  # uploads are under way (and stalled)
         process.send_signal(signal.SIGTERM)
         plan.released = True
-        out, err = process.communicate(timeout=60)
+        _out, err = process.communicate(timeout=60)
     finally:
         proxy.stop()
     assert process.returncode == 130, err
