@@ -10,7 +10,7 @@ from pathlib import Path
 from providers import clusterset, registry
 from providers import ledger as ledger_mod
 from providers import options as options_mod
-from providers.base import NotImplementedYet, Provider, ProviderError
+from providers.base import Provider, ProviderError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,8 +49,8 @@ def _provider_for(ledger: ledger_mod.Ledger) -> Provider:
 def _list() -> int:
     for name in registry.names():
         try:
-            cls = registry.load(name)
-            state = "ok" if cls.implemented else "not implemented yet"
+            registry.load(name)
+            state = "ok"
         except ProviderError as err:
             state = f"broken: {err}"
         print(f"{name:<12} {state}")
@@ -65,8 +65,6 @@ def _up(args: argparse.Namespace) -> int:
         extra=args.provider_opt, work_dir=args.work_dir, deadline_seconds=args.deadline,
     )
     provider = cls(opts)
-    if not cls.implemented:
-        raise NotImplementedYet(f"provider {args.provider!r} is not implemented yet", "use --provider existing")
     specs = provider.plan(args.clusters)
     ledger = ledger_mod.Ledger.create(Path(args.artifacts), run_id, provider.name)
     results = clusterset.bring_up(provider, specs, ledger)
@@ -102,10 +100,8 @@ def _status(args: argparse.Namespace) -> int:
 def _janitor(args: argparse.Namespace) -> int:
     """Sweep expired resources of any provider (its `sweep` verb); live runs' resources are never touched."""
     cls = registry.load(args.provider)
-    if not cls.implemented:
-        raise NotImplementedYet(f"provider {args.provider!r} is not implemented yet", "use a built provider")
     opts = options_mod.build(run_id=f"janitor-{options_mod.new_run_id()}", extra=args.provider_opt)
-    swept = cls(opts).sweep(dt.datetime.now(dt.UTC), dry_run=args.dry_run)
+    swept = registry.sweeper(cls(opts)).sweep(dt.datetime.now(dt.UTC), dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     for item in swept:
         print(f"{verb}: {item}")
