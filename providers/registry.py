@@ -54,6 +54,19 @@ def settings_help(name: str) -> list[SettingHelp]:
     return settings.help_rows(load(name).Settings)
 
 
+BUILT_IN = ("kind", "gce", "azure", "existing")
+
+
+def settings_table(names: tuple[str, ...] = BUILT_IN) -> str:
+    """The README's provider settings table, from the declarations (providers without settings left out)."""
+    lines = ["| provider | setting | type | default | meaning |", "|---|---|---|---|---|"]
+    for name in names:
+        for row in settings_help(name):
+            cells = (f"`{name}`", f"`{row.key}`", row.type_name, f"`{row.default}`" if row.default else "", row.help)
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def settings_pairs(provider: Provider) -> list[str]:
     """The provider's non-secret settings that differ from their defaults, as KEY=VALUE strings.
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import os
 import typing
 from collections.abc import Callable, Mapping
@@ -174,14 +175,16 @@ def require(settings: Any, provider: str, stage: str) -> None:
 
 
 def help_rows(cls: type[Any]) -> list[SettingHelp]:
-    """One row per setting: key, type name, default as written on the command line, help text."""
+    """One row per setting (the class's own first, then inherited): key, type name, default as written
+    on the command line, help text."""
     types = _types(cls)
+    own = inspect.get_annotations(cls)
     rows = []
-    for field in dataclasses.fields(cls):
+    for field in sorted(dataclasses.fields(cls), key=lambda f: f.name not in own):
         rule = _rule(field)
         text = rule.help
         if rule.env:
-            text += f" (else ${', $'.join(rule.env)})"
+            text += f" Else ${' or $'.join(rule.env)}."
         if rule.needed:
             text += " Required." if rule.needed == "always" else " Required to create clusters."
         rows.append(SettingHelp(field.name, _type_name(types[field.name]), format_value(field.default), text))

@@ -67,7 +67,8 @@ def _key_file_project() -> str | None:
 
 @dataclass(frozen=True)
 class Settings(VMSettings):
-    project: str = setting("", "GCE project.", env=("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"),
+    project: str = setting("", "GCE project (last resort: the project_id of the key in "
+                           "$FEDTEST_GCE_CREDENTIALS).", env=("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"),
                            fallback=_key_file_project, needed="always", missing="no GCE project given",
                            example="ID")
     zones: tuple[str, ...] = setting(DEFAULT_ZONES, "Zones, tried in order on stockout or quota errors.",
