@@ -20,7 +20,8 @@ ARTIFACTS_HELP = "the run's artifacts folder, which holds ledger.json (default: 
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="registered providers, whether they load in this interpreter, and where")
+    p = sub.add_parser("list", help="registered providers, whether they load in this interpreter, and each "
+                                    "one's settings (--provider-opt KEY=VALUE)")
     p.set_defaults(run=_list)
 
     up = sub.add_parser("up", help="bring a cluster set up and write the ledger (what pytest --provider does)")
@@ -58,12 +59,15 @@ def _list(args: argparse.Namespace) -> int:
     broken = 0
     for name in names:
         try:
-            registry.load(name)
-            state = "ok"
+            rows = registry.settings_help(name)
         except ConfigError as err:
             broken += 1
-            state = f"broken: {err}"
-        print(f"  {name:<12} {state}")
+            print(f"  {name:<12} broken: {err}")
+            continue
+        print(f"  {name:<12} ok")
+        for row in rows:  # from the provider's own declarations: --provider-opt KEY=VALUE
+            default = f", default {row.default}" if row.default else ""
+            print(f"      {row.key} ({row.type_name}{default}): {row.help}")
     return EXIT_FAILED if broken else EXIT_OK
 
 
@@ -71,7 +75,7 @@ def provider_from_ledger(ledger: ledger_mod.Ledger) -> Provider:
     """The provider as the run built it: its recorded settings and work dir (so kubeconfigs are found)."""
     cls = registry.load(ledger.provider)
     o = ledger.options
-    extra = [f"{k}={v}" for k, v in (o.get("extra") or {}).items()]
+    extra = [str(pair) for pair in o.get("settings") or []]
     opts = options_mod.build(
         run_id=ledger.run_id, kubeconfig=o.get("kubeconfig"), contexts=",".join(o.get("contexts") or []) or None,
         k8s_version=o.get("k8s_version"), image_registry=o.get("image_registry"), extra=extra,
@@ -95,7 +99,8 @@ def _up(args: argparse.Namespace) -> int:
     )
     provider = cls(opts)
     specs = provider.plan(args.clusters)
-    ledger = ledger_mod.Ledger.create(Path(args.artifacts), run_id, provider.name, options=opts)
+    ledger = ledger_mod.Ledger.create(Path(args.artifacts), run_id, provider.name, options=opts,
+                                      settings=registry.settings_pairs(provider))
     results: list[StepResult] = []
     progress = Progress(lambda line: print(line, flush=True))
     try:
@@ -140,7 +145,7 @@ def _janitor(args: argparse.Namespace) -> int:
     """Sweep expired resources of any provider (its `sweep` verb); live runs' resources are never touched."""
     cls = registry.load(args.provider)
     opts = options_mod.build(run_id=f"janitor-{options_mod.new_run_id()}", extra=args.provider_opt)
-    swept = cls(opts).sweep(dt.datetime.now(dt.UTC), dry_run=args.dry_run)
+    swept = registry.sweeper(cls(opts)).sweep(dt.datetime.now(dt.UTC), dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
     for item in swept:
         print(f"{verb}: {item}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
@@ -144,8 +145,8 @@ def _outcome(report: PublishReport, watch: AbortController) -> int:
             "check the bucket and run again with a new --build-id",
         )
     if report.findings:
-        print(f"fedtest: lint found {len(report.findings)} problem(s) (published anyway, result {report.result}): "
-              f"{report.findings[0]}")
+        print(f"fedtest: error: lint found {len(report.findings)} problem(s) (published anyway, result "
+              f"{report.result}): {report.findings[0]}", file=sys.stderr)
         return EXIT_FAILED
     return EXIT_OK if report.passed else EXIT_FAILED
 
@@ -222,7 +223,7 @@ def _lint(args: argparse.Namespace) -> int:
     for finding in findings:
         print(finding)
     if findings:
-        print(f"fedtest: lint found {len(findings)} problem(s) in {path}: {findings[0]}")
+        print(f"fedtest: error: lint found {len(findings)} problem(s) in {path}: {findings[0]}", file=sys.stderr)
         return EXIT_FAILED
     print(f"{path}: ok")
     return EXIT_OK

@@ -174,7 +174,8 @@ class Run:
         self.view.planned = [spec.name for spec in specs]
         self.book.provider, self.book.cluster_names = provider.name, self.view.planned
         s.artifacts.mkdir(parents=True, exist_ok=True)
-        ledger = ledger_mod.Ledger.create(s.artifacts, self.run_id, provider.name, options=opts)
+        ledger = ledger_mod.Ledger.create(s.artifacts, self.run_id, provider.name, options=opts,
+                                          settings=registry.settings_pairs(provider))
         self.view.ledger_path = ledger.path
         self.view._ledger = ledger
 

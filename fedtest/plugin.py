@@ -8,7 +8,6 @@ always), pytest_unconfigure closes it (JUnit, publish). Installed through the `p
 
 from __future__ import annotations
 
-import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,7 +84,7 @@ def _settings(config: pytest.Config) -> Settings:
         k8s_version=opt("k8s_version"), image_registry=opt("image_registry"),
         image_pull_policy=opt("image_pull_policy"), agnhost_image=opt("agnhost_image"),
         busybox_image=opt("busybox_image"), git_image=opt("git_image"), ingress_address=opt("ingress_address"),
-        provider_opts=(*os.environ.get("FEDTEST_PROVIDER_OPTS", "").split(), *opt("provider_opt")),
+        provider_opts=tuple(opt("provider_opt")),  # $FEDTEST_PROVIDER_OPTS is read by providers.options
         bringup_deadline=opt("bringup_deadline"), namespace_deadline=opt("namespace_deadline"),
         results=opt("results"), job=opt("job"), build_id=opt("build_id"), deadline=opt("deadline"),
         abort_reserve=opt("abort_reserve"), results_deadline=opt("results_deadline"),

@@ -1,18 +1,33 @@
-"""The provider contract: what every cluster provider implements, and its typed errors.
+"""The provider contract: the four verbs every cluster provider implements, its capabilities and errors.
 
-It mirrors kubetest2's deployer interface (up, down, is_up, dump logs, kubeconfig) so a
-provider is small and the harness around it does the rest: the ledger, parallel bring-up,
-JUnit infra cases and teardown after a crash.
+Like kubetest2's deployers (pkg/types/types.go: a handful of verbs, optional capabilities as
+separate interfaces), a provider is small and the harness around it does the rest: the ledger,
+parallel bring-up, JUnit infra cases and teardown after a crash.
+
+Verbs (every provider):
+  up(spec) -> Cluster     bring one cluster up; return once its API server is ready
+  down(cluster)           delete it; idempotent ("already gone" is success), works from a ledger entry
+  is_up(cluster) -> bool  True when the provider's resources exist and the API server answers ready,
+                          False when they are gone or the API server does not answer; raises a
+                          ProviderError when the provider's own API (the cloud) cannot be asked, since
+                          "cannot tell" is not "down"
+  dump_logs(cluster, dest) -> files   write what helps debug the cluster under dest
+
+Capabilities (separate, checked by the contract kit wherever a provider has them):
+  Inventory: leaks(run_id) -> the run's resources still present. Every provider that owns its
+             clusters must have it; the kit fails one that does not.
+  Sweeper:   sweep(now, dry_run) -> expired resources deleted (the janitor).
 """
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from fedtest.errors import FedtestError
 
@@ -23,10 +38,6 @@ class ProviderError(FedtestError):
 
 class ConfigError(ProviderError):
     """Bad input: a flag, a file or an option that cannot work."""
-
-
-class NotImplementedYet(ProviderError):
-    """The provider is registered but not built yet."""
 
 
 class ClusterUnreachable(ProviderError):
@@ -98,50 +109,95 @@ class Cluster:
         return cls(**values)
 
 
-class Provider:
-    """Base of every provider. Subclasses set `name` and implement the verbs.
+@dataclass(frozen=True)
+class NoSettings:
+    """The settings of a provider that takes none."""
 
-    `down` must be idempotent: the harness calls it after failures, after a crash (from the
-    ledger) and from the janitor, so "already gone" is success.
-    """
+
+def run_prefix(run_id: str) -> str:
+    """The name prefix of a run's clusters: fedtest-<last 8 characters of the run id>-."""
+    return f"fedtest-{run_id[-8:]}-"
+
+
+class Provider(abc.ABC):
+    """Base of every provider: set `name` (and `Settings`, a dataclass of `providers.settings.setting`
+    fields) and implement the four verbs. `self.settings` holds the parsed settings."""
 
     name: ClassVar[str] = ""
-    implemented: ClassVar[bool] = True
+    Settings: ClassVar[type[Any]] = NoSettings
+    # Declared capabilities ("inventory", "sweeper"); the contract kit fails a provider missing their verbs.
+    capabilities: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, options: ProviderOptions) -> None:
+        from providers import settings as settings_mod  # settings imports this module's errors
+
         self.options = options
+        self.settings = settings_mod.parse(self.Settings, options.extra, self.name)
 
     def plan(self, count: int | None) -> list[ClusterSpec]:
-        """The specs of a cluster set of `count` clusters (default 1); names are unique in the run."""
+        """The specs of a cluster set of `count` clusters (default 1); names are unique in the run.
+
+        Settings needed to create clusters are demanded here, before anything is created.
+        """
+        from providers import settings as settings_mod
+
         count = 1 if count is None else count
         if count < 1:
             raise ConfigError(f"--clusters {count} is not a cluster count", "pass --clusters 1 or more")
-        short = self.options.run_id[-8:]
-        return [
-            ClusterSpec(name=f"fedtest-{short}-{i + 1}", index=i, k8s_version=self.options.k8s_version)
-            for i in range(count)
-        ]
+        settings_mod.require(self.settings, self.name, "up")
+        workers = getattr(self.settings, "workers", ClusterSpec.workers)
+        prefix = run_prefix(self.options.run_id)
+        return [ClusterSpec(name=f"{prefix}{i + 1}", index=i, k8s_version=self.options.k8s_version, workers=workers)
+                for i in range(count)]
 
+    @abc.abstractmethod
     def up(self, spec: ClusterSpec) -> Cluster:
-        raise NotImplementedYet(f"provider {self.name!r} is not implemented yet", "use --provider existing")
+        """Bring one cluster up and return it once its API server is ready."""
 
+    @abc.abstractmethod
     def down(self, cluster: Cluster) -> None:
-        raise NotImplementedYet(f"provider {self.name!r} is not implemented yet", "use --provider existing")
+        """Delete the cluster; idempotent. `cluster` may be all a ledger holds (name, provider, paths)."""
 
+    @abc.abstractmethod
     def is_up(self, cluster: Cluster) -> bool:
-        raise NotImplementedYet(f"provider {self.name!r} is not implemented yet", "use --provider existing")
+        """See the module docstring: True, False, or a ProviderError when the provider cannot tell."""
 
+    @abc.abstractmethod
     def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
         """Write what helps debug the cluster under `dest`; return the files written."""
-        return []
 
-    def kubeconfig(self, cluster: Cluster) -> Path:
-        return cluster.kubeconfig
+    def answers(self, cluster: Cluster) -> bool:
+        """Does the cluster's API server say it is ready (within min(10 s, the deadline))?"""
+        from providers import readiness
+
+        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
+
+
+INVENTORY, SWEEPER = "inventory", "sweeper"
+
+
+@runtime_checkable
+class Inventory(Protocol):
+    """A provider that can list what a run left behind, from the cloud's (or engine's) own records."""
 
     def leaks(self, run_id: str) -> list[str]:
-        """Cloud resources of `run_id` still present (after down). Local providers have none."""
-        return []
+        """Resources of `run_id` still present; after a run's down, anything listed is a leak."""
+        ...
+
+
+@runtime_checkable
+class Sweeper(Protocol):
+    """A provider whose resources carry an expiry, so a janitor can delete what has expired."""
 
     def sweep(self, now: dt.datetime, dry_run: bool = False) -> list[str]:
         """Delete resources whose expiry has passed; return what was (or would be) deleted."""
-        return []
+        ...
+
+
+CAPABILITY_VERBS: dict[str, tuple[str, type]] = {INVENTORY: ("leaks", Inventory), SWEEPER: ("sweep", Sweeper)}
+
+
+def missing_verbs(provider: Provider | type[Provider]) -> list[str]:
+    """The verbs of capabilities a provider declares but does not implement, e.g. ["leaks"]."""
+    return [verb for capability, (verb, _protocol) in CAPABILITY_VERBS.items()
+            if capability in provider.capabilities and not callable(getattr(provider, verb, None))]

@@ -7,9 +7,14 @@ The checks, in order, on one cluster of `provider.plan(1)`:
   dump_logs      dump_logs(cluster, dest) returns files that exist under dest
   down           down(cluster) succeeds
   down_again     down(cluster) succeeds a second time (idempotent)
-  is_down        is_up(cluster) is false afterwards (skipped for clusters marked metadata owned=false)
-  no_leaks       leaks(run_id) is empty after down
-Every check runs even when an earlier one failed, so down is always attempted.
+  is_down        is_up(cluster) is false afterwards; for a cluster the provider does not own (metadata
+                 owned=false), down must have left it up, so is_up is still true
+  no_leaks       the inventory capability: a provider that owns its clusters must have leaks(run_id);
+                 it must list something of the run while the cluster is up (an inventory that sees
+                 nothing proves nothing) and nothing after down. Declared capabilities whose verbs
+                 are missing fail here, by name. Skipped only for clusters the provider does not own.
+Every check runs even when an earlier one failed, so down is always attempted. No check passes
+without having looked at something.
 
 From pytest (a third-party provider's own test module):
 
@@ -37,7 +42,7 @@ from typing import ClassVar
 
 import pytest
 
-from providers.base import Cluster, Provider, ProviderError
+from providers.base import CAPABILITY_VERBS, Cluster, Inventory, Provider, ProviderError, missing_verbs
 from providers.readiness import check_kubeconfig, wait_ready
 
 UP, KUBECONFIG, IS_UP, DUMP_LOGS, DOWN, DOWN_AGAIN, IS_DOWN, NO_LEAKS = (
@@ -89,6 +94,10 @@ def _describe(err: BaseException) -> str:
     return str(err) if isinstance(err, ProviderError | ContractFailure) else f"{type(err).__name__}: {err}"
 
 
+def _owned(cluster: Cluster) -> bool:
+    return cluster.metadata.get("owned") != "false"
+
+
 def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.0) -> ContractReport:
     """Bring one cluster up, check it, tear it down twice and check nothing is left."""
     report = ContractReport(provider.name)
@@ -101,6 +110,8 @@ def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.
         except Exception as err:  # every failure is recorded; later checks still run
             report.results[name] = CheckResult(name, False, _describe(err))
 
+    while_up: list[str] = []
+    while_up_error: list[str] = []
     spec = provider.plan(1)[0]
     # What teardown would use after a crash, if up fails before returning a Cluster.
     fallback = Cluster(spec.name, provider.name, provider.options.work_dir / f"{spec.name}.kubeconfig", "")
@@ -126,6 +137,15 @@ def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.
     def is_up() -> None:
         _require(provider.is_up(cluster()) is True, "is_up is not true right after up")
 
+    def inventory_while_up() -> None:
+        """Note what leaks(run_id) lists while the cluster is up (no_leaks judges it)."""
+        if report.cluster is None or not isinstance(provider, Inventory) or missing_verbs(provider):
+            return
+        try:
+            while_up.extend(provider.leaks(provider.options.run_id))
+        except Exception as err:
+            while_up_error.append(_describe(err))
+
     def dump_logs() -> str:
         dest = logs_dir / spec.name
         files = provider.dump_logs(cluster(), dest)
@@ -136,19 +156,34 @@ def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.
             _require(inside, f"dump_logs wrote {path} outside {dest}")
         return f"{len(files)} files"
 
-    def is_down() -> None:
+    def is_down() -> str | None:
         c = report.cluster or fallback
-        if c.metadata.get("owned") == "false":
-            raise _Skip("the provider does not own this cluster, so down leaves it up")
+        if not _owned(c):
+            _require(provider.is_up(c) is True, "down took down a cluster the provider does not own")
+            return "the provider does not own this cluster: down left it up"
         _require(provider.is_up(c) is False, "is_up is still true after down")
+        return None
 
     def no_leaks() -> None:
+        for verb in missing_verbs(provider):
+            capability = next(c for c, (v, _p) in CAPABILITY_VERBS.items() if v == verb)
+            raise ContractFailure(f"declares the {capability} capability but does not implement {verb}()")
+        if not _owned(report.cluster or fallback):
+            raise _Skip("the provider does not own this cluster, so it made nothing that could leak")
+        if not isinstance(provider, Inventory):
+            raise ContractFailure("owns its clusters but has no leaks(run_id): implement the inventory "
+                                  "capability (providers.base.Inventory), so leftovers are found")
+        if while_up_error:
+            raise ContractFailure(f"leaks(run_id) failed while the cluster was up: {while_up_error[0]}")
+        if report.cluster is not None and not while_up:
+            raise ContractFailure("leaks(run_id) listed nothing while the cluster was up, so it cannot see a leak")
         leaked = provider.leaks(provider.options.run_id)
         _require(not leaked, f"left after down: {', '.join(leaked)}")
 
     check(UP, up)
     check(KUBECONFIG, kubeconfig)
     check(IS_UP, is_up)
+    inventory_while_up()
     check(DUMP_LOGS, dump_logs)
     check(DOWN, lambda: provider.down(report.cluster or fallback))
     check(DOWN_AGAIN, lambda: provider.down(report.cluster or fallback))

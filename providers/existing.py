@@ -1,18 +1,16 @@
 """Clusters that already exist, named by contexts of a kubeconfig (--kubeconfig, --contexts a,b).
 
-The harness does not own these clusters: up only checks they answer, down leaves them be.
+The harness does not own these clusters: up only checks they answer, down leaves them be, and
+having made nothing it has no inventory (the contract kit skips no_leaks for clusters marked owned=false).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-from kubernetes import client
-
-from providers import readiness
 from providers.base import Cluster, ClusterSpec, ConfigError, Provider
-from providers.readiness import api_client, check_kubeconfig, wait_ready
+from providers.clusterlogs import dump_api_side
+from providers.readiness import check_kubeconfig, wait_ready
 
 
 class ExistingProvider(Provider):
@@ -48,24 +46,8 @@ class ExistingProvider(Provider):
         """Nothing to delete: the cluster is not ours. Idempotent by construction."""
 
     def is_up(self, cluster: Cluster) -> bool:
-        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
+        return self.answers(cluster)
 
     def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
         """Nodes and kube-system events: what we may read of a cluster we do not own."""
-        dest.mkdir(parents=True, exist_ok=True)
-        api = api_client(cluster.kubeconfig, cluster.context)
-        core = client.CoreV1Api(api)
-        written = []
-        for filename, fetch in (
-            ("nodes.yaml", lambda: core.list_node(_request_timeout=30)),
-            ("kube-system-events.yaml", lambda: core.list_namespaced_event("kube-system", _request_timeout=30)),
-        ):
-            try:
-                data = api.sanitize_for_serialization(fetch())
-            except Exception as err:
-                data = {"error": f"{type(err).__name__}: {err}"}
-            path = dest / filename
-            path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-            written.append(path)
-        api.close()
-        return written
+        return dump_api_side(cluster, dest)

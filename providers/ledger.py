@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import re
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -25,11 +24,8 @@ VERSION = 1
 CREATING, UP, FAILED, DOWN = "creating", "up", "failed", "down"
 
 
-_SECRET_KEY = re.compile(r"(secret|password|passwd|token|credential|private|key$)", re.IGNORECASE)
-
-
-def recorded_options(options: ProviderOptions) -> dict[str, Any]:
-    """What `fedtest down` and `status` need to rebuild the same provider; settings that look secret are left out."""
+def recorded_options(options: ProviderOptions, settings: list[str]) -> dict[str, Any]:
+    """What `fedtest down` and `status` need to rebuild the same provider: never a secret setting."""
     return {
         "work_dir": str(options.work_dir),
         "k8s_version": options.k8s_version,
@@ -37,7 +33,7 @@ def recorded_options(options: ProviderOptions) -> dict[str, Any]:
         "contexts": list(options.contexts),
         "image_registry": options.image_registry,
         "deadline_seconds": options.deadline_seconds,
-        "extra": {k: v for k, v in options.extra.items() if not _SECRET_KEY.search(k)},
+        "settings": settings,
     }
 
 
@@ -70,10 +66,12 @@ class Ledger:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     @classmethod
-    def create(cls, artifacts: Path, run_id: str, provider: str, options: ProviderOptions | None = None) -> Ledger:
+    def create(cls, artifacts: Path, run_id: str, provider: str, options: ProviderOptions | None = None,
+               settings: list[str] | None = None) -> Ledger:
+        """`settings`: the provider's non-secret settings as KEY=VALUE (providers.registry.settings_pairs)."""
         path = artifacts / FILENAME
         ledger = cls(path, run_id, provider, dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                     options=recorded_options(options) if options else {})
+                     options=recorded_options(options, settings or []) if options else {})
         ledger.save()
         return ledger
 

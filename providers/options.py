@@ -7,6 +7,7 @@ import getpass
 import os
 import re
 import secrets
+import shlex
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -31,15 +32,38 @@ def parse_contexts(raw: str | None) -> tuple[str, ...]:
     return names
 
 
-def parse_extra(pairs: Iterable[str]) -> dict[str, str]:
-    extra = {}
-    for pair in pairs:
+ENV_OPTS = "FEDTEST_PROVIDER_OPTS"
+# Settings every provider shares are flags of their own; as a provider setting they would be ignored.
+_COMMON = ("kubeconfig", "contexts", "k8s_version", "image_registry", "work_dir", "deadline", "clusters")
+
+
+def parse_extra(pairs: Iterable[str], env_value: str | None = None) -> dict[str, str]:
+    """KEY=VALUE pairs into a dict: $FEDTEST_PROVIDER_OPTS (space-separated) first, `pairs` over it."""
+    extra: dict[str, str] = {}
+    for pair in [*shlex.split(env_value or ""), *pairs]:
         key, sep, value = pair.partition("=")
+        key = key.strip()
         if not sep or not key:
             raise ConfigError(f"--provider-opt {pair!r} is not KEY=VALUE",
                               "write it as --provider-opt region=westeurope")
-        extra[key.strip()] = value
+        if key.replace("-", "_") in _COMMON:
+            flag = "--" + key.replace("_", "-")
+            raise ConfigError(f"--provider-opt {key} is not a provider setting but a common one",
+                              f"pass {flag} instead")
+        extra[key] = value
     return extra
+
+
+def mirrored(ref: str, registry: str | None) -> str:
+    """An image through --image-registry: registry.k8s.io/x/y:t -> MIRROR/x/y:t, busybox:1 -> MIRROR/busybox:1.
+
+    A digest stays as it is: a faithful mirror copy has the same digest.
+    """
+    if not registry:
+        return ref
+    first, _, rest = ref.partition("/")
+    path = rest if rest and ("." in first or ":" in first or first == "localhost") else ref
+    return f"{registry.rstrip('/')}/{path}"
 
 
 def default_work_dir(run_id: str) -> Path:
@@ -79,6 +103,6 @@ def build(
         kubeconfig=kc,
         contexts=parse_contexts(contexts),
         image_registry=image_registry,
-        extra=parse_extra(extra),
+        extra=parse_extra(extra, os.environ.get(ENV_OPTS)),
         deadline_seconds=deadline_seconds,
     )

@@ -9,7 +9,9 @@ from __future__ import annotations
 import sys
 from importlib.metadata import EntryPoint, entry_points
 
-from providers.base import ConfigError, Provider
+from providers import settings
+from providers.base import ConfigError, Inventory, Provider, Sweeper, missing_verbs
+from providers.settings import SettingHelp
 
 GROUP = "fedtest.providers"
 
@@ -47,4 +49,48 @@ def load(name: str) -> type[Provider]:
         ) from err
     if not (isinstance(cls, type) and issubclass(cls, Provider)):
         raise ConfigError(f"entry point {name!r} is not a Provider subclass", f"check {found[name].value}")
+    unimplemented = sorted(missing_verbs(cls) + list(getattr(cls, "__abstractmethods__", ())))
+    if unimplemented:
+        raise ConfigError(f"provider {name!r} does not implement {', '.join(unimplemented)}",
+                          f"implement them in {found[name].value} or drop the capability it declares")
     return cls
+
+
+def settings_help(name: str) -> list[SettingHelp]:
+    """(key, type_name, default, help) of each setting provider `name` declares, for CLI help."""
+    return settings.help_rows(load(name).Settings)
+
+
+BUILT_IN = ("kind", "gce", "azure", "existing")
+
+
+def settings_table(names: tuple[str, ...] = BUILT_IN) -> str:
+    """The README's provider settings table, from the declarations (providers without settings left out)."""
+    lines = ["| provider | setting | type | default | meaning |", "|---|---|---|---|---|"]
+    for name in names:
+        for row in settings_help(name):
+            cells = (f"`{name}`", f"`{row.key}`", row.type_name, f"`{row.default}`" if row.default else "", row.help)
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def settings_pairs(provider: Provider) -> list[str]:
+    """The provider's non-secret settings that differ from their defaults, as KEY=VALUE strings.
+
+    Recorded in the ledger, they rebuild the same provider for `down` and `status`:
+    `options.build(..., extra=pairs)` and `load(name)(options)`.
+    """
+    return settings.to_pairs(provider.settings)
+
+
+def inventory(provider: Provider) -> Inventory | None:
+    """The provider's inventory capability (leaks), or None when it owns nothing that could leak."""
+    return provider if isinstance(provider, Inventory) else None
+
+
+def sweeper(provider: Provider) -> Sweeper:
+    """The provider's janitor capability, or a one-line ConfigError when it has none."""
+    if not isinstance(provider, Sweeper):
+        raise ConfigError(f"provider {provider.name!r} has no janitor: its resources carry no expiry",
+                          "run the janitor for a cloud provider (azure, gce)")
+    return provider

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError
 
-from providers import cli
+from fedtest import cli
 from providers.azure import arm, settings
 from providers.base import AuthError, CapacityError, ClusterSpec, ConfigError
 from tests.standins.azure_world import RUN, AzureWorld, azure_world

@@ -115,14 +115,15 @@ def test_down_and_status_rebuild_the_provider_the_run_used(kube_ab, tmp_path):
     assert again.returncode == 0 and "nothing to tear down" in again.stdout
 
 
-def test_secret_looking_provider_settings_stay_out_of_the_ledger(tmp_path):
-    from providers import ledger, options
+def test_the_ledger_records_the_settings_that_rebuild_the_provider(tmp_path):
+    from providers import ledger, options, registry
 
-    opts = options.build(run_id="r", extra=["zones=a,b", "client_secret=s3cr3t", "api_token=t0k"],
+    opts = options.build(run_id="r", extra=["project=p", "zones=europe-west1-b,europe-west1-c", "api_cidr=203.0.113.0/24"],
                          work_dir=str(tmp_path))
-    saved = ledger.Ledger.create(tmp_path, "r", "existing", options=opts)
-    text = saved.path.read_text()
-    assert "s3cr3t" not in text and "t0k" not in text and '"zones": "a,b"' in text
+    provider = registry.load("gce")(opts)
+    saved = ledger.Ledger.create(tmp_path, "r", "gce", options=opts, settings=registry.settings_pairs(provider))
+    recorded = json.loads(saved.path.read_text())["options"]["settings"]
+    assert "zones=europe-west1-b,europe-west1-c" in recorded and "api_cidr=203.0.113.0/24" in recorded
 
 
 def test_a_kubeconfig_that_is_yaml_but_not_a_mapping_is_one_line(tmp_path):

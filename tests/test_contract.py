@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from providers.base import Cluster, ProviderOptions
+from providers.base import INVENTORY, SWEEPER, Cluster, ProviderOptions, missing_verbs
 from providers.contract import (
     DOWN_AGAIN,
     DUMP_LOGS,
@@ -137,3 +137,77 @@ def test_a_third_party_module_gets_one_test_per_check(pytester: pytest.Pytester,
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
     result.assert_outcomes(passed=7, skipped=1)
+
+
+# --- no check passes vacuously ------------------------------------------------------------------
+
+
+class Owning(ExistingProvider):
+    """Owns its cluster (no owned=false), and down really takes it down: keeps every verb but leaks."""
+
+    def __init__(self, options: ProviderOptions) -> None:
+        super().__init__(options)
+        self.gone: set[str] = set()
+
+    def up(self, spec):  # type: ignore[no-untyped-def]
+        return dataclasses.replace(super().up(spec), metadata={})
+
+    def down(self, cluster: Cluster) -> None:
+        self.gone.add(cluster.name)
+
+    def is_up(self, cluster: Cluster) -> bool:
+        return cluster.name not in self.gone and super().is_up(cluster)
+
+
+class BlindInventory(Owning):
+    def leaks(self, run_id: str) -> list[str]:
+        return []
+
+
+class SeeingInventory(Owning):
+    def leaks(self, run_id: str) -> list[str]:
+        return [f"cluster {name}" for name in self.options.contexts if name not in self.gone]
+
+
+class DeclaresWithoutVerb(SeeingInventory):
+    capabilities = frozenset({INVENTORY, SWEEPER})
+
+
+def test_a_provider_that_owns_its_clusters_without_leaks_fails(standin_options: ProviderOptions,
+                                                                tmp_path: Path) -> None:
+    report = run_contract(Owning(standin_options), tmp_path / "logs", ready_deadline=5)
+    assert [r.name for r in report.failures()] == [NO_LEAKS]
+    assert report.results[NO_LEAKS].detail.startswith("owns its clusters but has no leaks(run_id)")
+
+
+def test_an_inventory_that_sees_nothing_while_up_fails(standin_options: ProviderOptions, tmp_path: Path) -> None:
+    report = run_contract(BlindInventory(standin_options), tmp_path / "logs", ready_deadline=5)
+    assert [r.name for r in report.failures()] == [NO_LEAKS]
+    assert "listed nothing while the cluster was up" in report.results[NO_LEAKS].detail
+
+
+def test_an_inventory_that_sees_the_cluster_passes(standin_options: ProviderOptions, tmp_path: Path) -> None:
+    report = run_contract(SeeingInventory(standin_options), tmp_path / "logs", ready_deadline=5)
+    assert report.failures() == [] and all(r.passed for r in report.results.values())
+
+
+def test_a_declared_capability_without_its_verb_fails_naming_it(standin_options: ProviderOptions,
+                                                                  tmp_path: Path) -> None:
+    report = run_contract(DeclaresWithoutVerb(standin_options), tmp_path / "logs", ready_deadline=5)
+    assert report.results[NO_LEAKS].detail == "declares the sweeper capability but does not implement sweep()"
+    assert missing_verbs(DeclaresWithoutVerb) == ["sweep"]
+
+
+def test_down_must_leave_a_cluster_it_does_not_own_up(standin_options: ProviderOptions, tmp_path: Path) -> None:
+    class Destroyer(ExistingProvider):
+        def is_up(self, cluster: Cluster) -> bool:
+            return self.downs == 0 and super().is_up(cluster)
+
+        downs = 0
+
+        def down(self, cluster: Cluster) -> None:
+            self.downs += 1
+
+    report = run_contract(Destroyer(standin_options), tmp_path / "logs", ready_deadline=5)
+    assert report.results[IS_DOWN].detail == "down took down a cluster the provider does not own"
+    assert report.results[NO_LEAKS].passed is None  # made nothing: the one skip, with its reason

@@ -15,6 +15,7 @@ class TestGCEProviderContract(ProviderContract):
     contract_ready_deadline = 20.0
 
     @pytest.fixture(scope="class")
-    def provider(self, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GCEProvider]:
+    @classmethod
+    def provider(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GCEProvider]:
         with GCEWorld.run(tmp_path_factory.mktemp("gce-work")) as world:
             yield world.provider()

@@ -140,8 +140,9 @@ def test_dump_logs_writes_serial_consoles_without_secrets(world: GCEWorld, tmp_p
     provider = world.provider()
     cluster = provider.up(ClusterSpec(NAME))
     written = provider.dump_logs(cluster, tmp_path / "logs")
-    assert sorted(p.name for p in written) == [f"{NAME}-cp.serial.log", f"{NAME}-w1.serial.log"]
-    text = written[0].read_text()
+    assert sorted(p.name for p in written) == [  # the consoles, and the API side the VM base adds
+        f"{NAME}-cp.serial.log", f"{NAME}-w1.serial.log", "kube-system-events.yaml", "nodes.yaml"]
+    text = next(p for p in written if p.name == f"{NAME}-cp.serial.log").read_text()
     assert "cloud-init" in text and "[REDACTED]" in text
     pki = world.work_dir / NAME / "pki"
     key_lines = (pki / "ca.key").read_text().splitlines()[1:-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -278,3 +279,79 @@ def test_leaks_lists_only_this_runs_clusters(tmp_path: Path) -> None:
             provider.down(Cluster(name, "kind", provider.kubeconfig_path(name), f"kind-{name}"))
         assert provider.leaks(RUN_ID) == []
         assert stranger.leaks("20261122-040000-ffffff") == [f"kind cluster {other[0]}"]
+
+
+# --- node images built locally, versions outside the table, offline ingress, workers -------------
+
+
+def test_a_locally_built_node_image_is_used_with_a_one_line_warning(tmp_path: Path,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:
+    name = cluster_names(1)[0]
+    with kind_world(tmp_path, [name]) as world:
+        world.fake.configure(local_images={"kindest/node:latest": []})  # `kind build node-image`: no digest
+        provider = world.provider(tmp_path, extra={"node_image": "kindest/node:latest"})
+        with caplog.at_level("WARNING", logger="providers.kind"):
+            cluster = provider.up(provider.plan(1)[0])
+        [create] = world.fake.calls("create cluster")
+        assert create[create.index("--image") + 1] == "kindest/node:latest"
+        assert cluster.metadata["node_image_pinned"] == "false"
+        [warning] = [r.getMessage() for r in caplog.records]
+        assert "\n" not in warning and "kindest/node:latest is built locally, not pinned" in warning
+
+
+def test_an_unpinned_registry_image_is_refused_with_its_digest() -> None:
+    digest = "kindest/node@sha256:" + "a" * 64
+    with pytest.raises(ConfigError) as err:
+        images.choose("v0.33.0", None, "kindest/node:v1.37.0", inspect=lambda ref: [digest])
+    assert one_line(err.value).endswith(f"pass it pinned, as {digest}")
+    with pytest.raises(ConfigError, match=r"not in the local image store.*kind build node-image"):
+        images.choose("v0.33.0", None, "my/node:dev", inspect=lambda ref: None)
+
+
+@pytest.mark.parametrize(("wanted", "advice"), [
+    ("1.36.1", "kind v0.32.0 has it: install that release or pass --provider-opt node_image=kindest/node:v1.36.1@"),
+    ("1.30", "for 1.30, install the kind release whose notes list it (https://github.com/kubernetes-sigs/kind/"
+             "releases) and pass its image as --provider-opt node_image=..., or build one "
+             "(`kind build node-image v1.30.0`)"),
+])
+def test_a_version_outside_the_table_says_where_to_get_it(wanted: str, advice: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        images.choose("v0.33.0", wanted)
+    assert advice in one_line(err.value)
+
+
+def test_ingress_images_go_through_the_image_registry(tmp_path: Path) -> None:
+    name = cluster_names(1)[0]
+    with kind_world(tmp_path, [name]) as world:
+        provider = KindProvider(dataclasses.replace(options(tmp_path), image_registry="mirror.local:5000/k8s"))
+        provider.up(provider.plan(1)[0])
+        standin = world.kube.clusters[name]
+        pulled = [c["image"] for kind in ("deployments", "jobs") for obj in standin.objects(kind, ingress.NAMESPACE)
+                  for c in obj["spec"]["template"]["spec"]["containers"]]
+    assert len(pulled) == 3 and all(i.startswith("mirror.local:5000/k8s/ingress-nginx/") for i in pulled)
+    assert all("@sha256:" in i for i in pulled)
+    assert sorted(set(pulled)) == ingress.images("mirror.local:5000/k8s")
+
+
+def test_workers_setting_adds_worker_nodes(tmp_path: Path) -> None:
+    name = cluster_names(1)[0]
+    with kind_world(tmp_path, [name]) as world:
+        provider = world.provider(tmp_path, extra={"workers": "2", "ingress": "false"})
+        [spec] = provider.plan(1)
+        cluster = provider.up(spec)
+        [create] = world.fake.calls("create cluster")
+        config = yaml.safe_load(Path(create[create.index("--config") + 1]).read_text())
+        assert [s.workers for s in KindProvider(options(tmp_path)).plan(2)] == [0, 0]  # default: one node
+    assert [n["role"] for n in config["nodes"]] == ["control-plane", "worker", "worker"]
+    assert spec.workers == 2 and cluster.metadata["workers"] == "2"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"workers": "-1"}, "--provider-opt workers=-1 is not a number from 0 to 50"),
+    ({"engine": "lxc"}, "--provider-opt engine=lxc is not docker or podman"),
+    ({"ingress": "maybe"}, "--provider-opt ingress=maybe is not true or false"),
+])
+def test_bad_kind_settings_are_one_line(tmp_path: Path, extra: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        KindProvider(options(tmp_path, extra=extra))
+    assert one_line(err.value).startswith(message)

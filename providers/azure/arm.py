@@ -1,9 +1,8 @@
-"""Azure Resource Manager plumbing: SDK clients, fedtest tags, and ARM errors as one-line errors."""
+"""Azure Resource Manager plumbing: SDK clients, and ARM errors as one-line errors."""
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,9 +17,6 @@ from azure.mgmt.resource.resources import ResourceManagementClient
 from providers.azure.settings import AzureSettings
 from providers.base import AuthError, CapacityError, ConfigError, ProviderError
 
-TAG_RUN, TAG_OWNER, TAG_CREATED, TAG_EXPIRES, TAG_CLUSTER = (
-    "fedtest-run", "fedtest-owner", "fedtest-created", "fedtest-expires", "fedtest-cluster")
-
 # The region has no room or the subscription no quota: worth retrying elsewhere.
 CAPACITY_CODES = frozenset({
     "SkuNotAvailable", "AllocationFailed", "ZonalAllocationFailed", "OverconstrainedAllocationRequest",
@@ -29,24 +25,6 @@ CAPACITY_CODES = frozenset({
 })
 UNKNOWN_REGION_CODES = frozenset({"LocationNotAvailableForResourceGroup", "InvalidLocation",
                                   "LocationNotAvailableForResourceType", "NoRegisteredProviderFound"})
-
-
-def iso_utc(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_iso_utc(text: str) -> dt.datetime | None:
-    """A fedtest-expires value as an aware datetime, or None when it is not one (never guessed)."""
-    try:
-        moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo is not None else None
-
-
-def tags(run_id: str, owner: str, cluster: str, ttl: dt.timedelta, now: dt.datetime) -> dict[str, str]:
-    return {TAG_RUN: run_id, TAG_OWNER: owner, TAG_CLUSTER: cluster,
-            TAG_CREATED: iso_utc(now), TAG_EXPIRES: iso_utc(now + ttl)}
 
 
 @dataclass

@@ -9,6 +9,7 @@ server certificate) and the static private IP workers join through.
 from __future__ import annotations
 
 import base64
+import dataclasses
 from dataclasses import dataclass
 
 from azure.mgmt.compute import models as compute
@@ -18,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from providers.azure.arm import Clients, translated
 from providers.azure.settings import AzureSettings
-from providers.bootstrap import BootstrapParams, ClusterPKI, render_control_plane, render_worker
+from providers.bootstrap import BootstrapParams, render_control_plane, render_worker
 
 VNET_CIDR, SUBNET_CIDR, CONTROL_PLANE_IP = "10.0.0.0/16", "10.0.0.0/24", "10.0.0.4"
 ADMIN_USER = "fedtest"
@@ -89,7 +90,7 @@ def _nic(arm: Clients, settings: AzureSettings, group: str, region: str, tags: d
 
 def _vm(settings: AzureSettings, region: str, tags: dict[str, str], name: str, nic_id: str,
         user_data: str, ssh_key: str) -> compute.VirtualMachine:
-    publisher, offer, sku, version = settings.image
+    publisher, offer, sku, version = settings.image_reference
     return compute.VirtualMachine(
         location=region, tags=tags,
         hardware_profile=compute.HardwareProfile(vm_size=settings.vm_size),
@@ -111,12 +112,11 @@ def _vm(settings: AzureSettings, region: str, tags: dict[str, str], name: str, n
 
 
 def build_cluster(arm: Clients, settings: AzureSettings, *, group: str, region: str, tags: dict[str, str],
-                  pki: ClusterPKI, k8s_version: str, workers: int) -> Built:
+                  params: BootstrapParams, workers: int) -> Built:
     """Everything but the resource group; VMs are created in parallel and all awaited."""
     subnet_id = _network(arm, settings, group, region, tags)
     public_ip_id, public_ip = _public_ip(arm, settings, group, region, tags, f"{group}-api")
-    params = BootstrapParams(group, pki, k8s_version, api_sans=(public_ip,),
-                             control_plane_address=CONTROL_PLANE_IP, api_port=settings.api_port)
+    params = dataclasses.replace(params, api_sans=(public_ip,), control_plane_address=CONTROL_PLANE_IP)
     ssh_key = _throwaway_ssh_key()
     names = [f"{group}-cp", *(f"{group}-w{i + 1}" for i in range(workers))]
     bodies = []

@@ -1,8 +1,4 @@
-"""GCE settings from --provider-opt KEY=VALUE, credentials, and the compute/v1 clients.
-
-Options: project (else GOOGLE_CLOUD_PROJECT / CLOUDSDK_CORE_PROJECT), zones (tried in order on
-capacity errors), api_cidr (who may reach the API port; required), machine_type, image, disk_gb,
-api_port, api_endpoint (a compute/v1 endpoint other than Google's, e.g. a local emulator).
+"""GCE settings (declared in `Settings`, parsed by providers/settings.py), credentials, compute/v1 clients.
 
 Credentials come from google.auth.default. Only when api_endpoint is a loopback URL (an emulator
 on this machine, which cannot check tokens) are AnonymousCredentials used, so a real endpoint
@@ -11,10 +7,10 @@ never receives an unauthenticated call and a test never needs real credentials.
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,93 +23,34 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import compute_v1
 
-from providers.base import AuthError, ConfigError, ProviderOptions
+from providers import settings as settings_mod
+from providers.base import AuthError, ProviderOptions
+from providers.bootstrap.cluster import VMSettings
+from providers.settings import setting
 
 DEFAULT_ZONES = ("europe-west1-b",)
 DEFAULT_IMAGE = "projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64"
 DEFAULT_MACHINE_TYPE = "e2-standard-2"
-KNOWN_OPTIONS = frozenset({
-    "project", "zones", "api_cidr", "machine_type", "image", "disk_gb", "api_port", "api_endpoint"})
 _ZONE = re.compile(r"^[a-z]+(-[a-z]+)?-[a-z]+\d+-[a-z]$")
 _MACHINE_TYPE = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)+$")
 _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 _SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 
 
-def _opt(name: str) -> str:
-    return f"--provider-opt {name}="
+def _matching(pattern: re.Pattern[str]) -> Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        items = value if isinstance(value, tuple) else (value,)
+        if not all(pattern.match(item) for item in items):
+            raise ValueError("")
+        return value
+    return check
 
 
-@dataclass(frozen=True)
-class Settings:
-    project: str
-    zones: tuple[str, ...]
-    api_cidr: str
-    machine_type: str = DEFAULT_MACHINE_TYPE
-    image: str = DEFAULT_IMAGE
-    disk_gb: int = 30
-    api_port: int = 6443
-    api_endpoint: str | None = None
-
-    @property
-    def emulator(self) -> bool:
-        """A loopback compute endpoint: a local emulator, reached without credentials."""
-        return self.api_endpoint is not None and urlsplit(self.api_endpoint).hostname in _LOOPBACK
-
-    @classmethod
-    def from_options(cls, options: ProviderOptions, create: bool = True) -> Settings:
-        """Validate every option up front: one line per problem, before anything is created.
-
-        api_cidr is needed only to create; down, leaks and sweep work without it.
-        """
-        extra = dict(options.extra)
-        unknown = sorted(set(extra) - KNOWN_OPTIONS)
-        if unknown:
-            raise ConfigError(f"unknown gce option {unknown[0]!r}",
-                              f"use one of: {', '.join(sorted(KNOWN_OPTIONS))}")
-        project = (extra.get("project") or os.environ.get("GOOGLE_CLOUD_PROJECT")
-                   or os.environ.get("CLOUDSDK_CORE_PROJECT") or _key_file_project())
-        if not project:
-            raise ConfigError("no GCE project given",
-                              f"pass {_opt('project')}ID or set GOOGLE_CLOUD_PROJECT")
-        zones = tuple(z.strip() for z in extra.get("zones", ",".join(DEFAULT_ZONES)).split(",") if z.strip())
-        bad_zone = next((z for z in zones if not _ZONE.match(z)), None)
-        if not zones or bad_zone is not None:
-            raise ConfigError(f"{_opt('zones')}{extra.get('zones')} is not a list of GCE zones",
-                              f"write it as {_opt('zones')}europe-west1-b,europe-west4-a")
-        machine_type = extra.get("machine_type", DEFAULT_MACHINE_TYPE)
-        if not _MACHINE_TYPE.match(machine_type):
-            raise ConfigError(f"{_opt('machine_type')}{machine_type} is not a machine type",
-                              f"write it as {_opt('machine_type')}e2-standard-2")
-        return cls(
-            project=project, zones=zones, api_cidr=_cidr(extra.get("api_cidr"), create),
-            machine_type=machine_type, image=extra.get("image", DEFAULT_IMAGE),
-            disk_gb=_int(extra, "disk_gb", 30, 10, 65536), api_port=_int(extra, "api_port", 6443, 1, 65535),
-            api_endpoint=_endpoint(extra.get("api_endpoint")),
-        )
-
-
-def _cidr(raw: str | None, required: bool) -> str:
-    if not raw and not required:
-        return ""
-    if not raw:
-        raise ConfigError("no CIDR may reach the cluster API port",
-                          f"pass {_opt('api_cidr')}203.0.113.7/32 (your address) or a wider range")
-    try:
-        return str(ipaddress.ip_network(raw.strip(), strict=True))
-    except ValueError as err:
-        raise ConfigError(f"{_opt('api_cidr')}{raw} is not a CIDR ({err})",
-                          f"write it as {_opt('api_cidr')}203.0.113.0/24") from None
-
-
-def _int(extra: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = extra.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise ConfigError(f"{_opt(name)}{raw} is not a number from {low} to {high}",
-                          f"pass e.g. {_opt(name)}{default}")
-    return int(raw)
+def _endpoint(raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("")
+    return raw.rstrip("/")
 
 
 def _key_file_project() -> str | None:
@@ -128,14 +65,35 @@ def _key_file_project() -> str | None:
     return data.get("project_id") if isinstance(data, dict) else None
 
 
-def _endpoint(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{_opt('api_endpoint')}{raw} is not an http(s) URL",
-                          f"write it as {_opt('api_endpoint')}http://127.0.0.1:8080")
-    return raw.rstrip("/")
+@dataclass(frozen=True)
+class Settings(VMSettings):
+    project: str = setting("", "GCE project (last resort: the project_id of the key in "
+                           "$FEDTEST_GCE_CREDENTIALS).", env=("GOOGLE_CLOUD_PROJECT", "CLOUDSDK_CORE_PROJECT"),
+                           fallback=_key_file_project, needed="always", missing="no GCE project given",
+                           example="ID")
+    zones: tuple[str, ...] = setting(DEFAULT_ZONES, "Zones, tried in order on stockout or quota errors.",
+                                     check=_matching(_ZONE), what="a list of GCE zones",
+                                     example="europe-west1-b,europe-west4-a")
+    machine_type: str = setting(DEFAULT_MACHINE_TYPE, "Machine type of every VM.", check=_matching(_MACHINE_TYPE),
+                                what="a machine type", example=DEFAULT_MACHINE_TYPE)
+    image: str = setting(DEFAULT_IMAGE, "Boot image (Ubuntu, for the kubeadm packages).")
+    disk_gb: int = setting(30, "Boot disk size in GB.", bounds=(10, 65536))
+    api_endpoint: str = setting("", "A compute/v1 endpoint other than Google's (a loopback one is an emulator, "
+                                "reached without credentials).", check=_endpoint, what="an http(s) URL",
+                                example="http://127.0.0.1:8080")
+
+    @property
+    def emulator(self) -> bool:
+        """A loopback compute endpoint: a local emulator, reached without credentials."""
+        return bool(self.api_endpoint) and urlsplit(self.api_endpoint).hostname in _LOOPBACK
+
+    @classmethod
+    def from_options(cls, options: ProviderOptions, create: bool = True) -> Settings:
+        """The settings of `options.extra`; `create` also demands what only bring-up needs (api_cidr)."""
+        parsed = settings_mod.parse(cls, options.extra, "gce")
+        if create:
+            settings_mod.require(parsed, "gce", "up")
+        return parsed
 
 
 def credentials(settings: Settings) -> Credentials:

@@ -5,59 +5,79 @@ ports, the node image the table pins for the installed kind release, and ingress
 and awaited. `up` is safe to call from the parallel bring-up threads; `down` treats an absent
 cluster as success; every failure is one line naming the problem and the fix.
 
-Provider options (--provider-opt KEY=VALUE):
-  node_image=IMAGE@sha256:...  use this node image instead of the table's
-  engine=docker|podman         the container engine (default: KIND_EXPERIMENTAL_PROVIDER, else found on PATH)
-  ingress=false                skip installing ingress-nginx
+Settings (--provider-opt KEY=VALUE) are declared in KindSettings below.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from providers import readiness
-from providers.base import Cluster, ClusterSpec, ConfigError, Provider, ProviderError, ProviderOptions
+from providers.base import INVENTORY, Cluster, ClusterSpec, Provider, ProviderError, ProviderOptions, run_prefix
 from providers.kind import images, ingress, tool
 from providers.kind.config import LISTEN_ADDRESS, PortAllocator, cluster_config
 from providers.readiness import api_client, wait_ready
+from providers.settings import setting
 
-OPTIONS = ("node_image", "engine", "ingress")
+LOG = logging.getLogger(__name__)
 _CREATE_SLACK_SECONDS = 600.0  # image pulls happen before kind's own --wait starts counting
 _DELETE_TIMEOUT_SECONDS = 300.0
 _EXPORT_TIMEOUT_SECONDS = 300.0
 
 
+def _engine(value: str) -> str:
+    if value not in tool.ENGINES:
+        raise ValueError("")
+    return value
+
+
+@dataclass(frozen=True)
+class KindSettings:
+    node_image: str = setting(
+        "", "Node image instead of the table's for --k8s-version: pinned by digest, or built locally "
+        "(`kind build node-image`; tag or image id, accepted with a warning).",
+        example="kindest/node:v1.37.0@sha256:...")
+    engine: str = setting("", "Container engine: docker or podman (default: $KIND_EXPERIMENTAL_PROVIDER, "
+                          "else the first on PATH).", check=_engine, what="docker or podman", example="podman")
+    ingress: bool = setting(True, "Install ingress-nginx (its images go through --image-registry).")
+    workers: int = setting(0, "Worker nodes per cluster besides the control plane.", bounds=(0, 50),
+                           example="2")
+
+
 class KindProvider(Provider):
     name = "kind"
+    Settings = KindSettings
+    capabilities = frozenset({INVENTORY})
+    settings: KindSettings
 
     def __init__(self, options: ProviderOptions) -> None:
         super().__init__(options)
-        unknown = sorted(set(options.extra) - set(OPTIONS))
-        if unknown:
-            raise ConfigError(f"kind does not know --provider-opt {', '.join(unknown)}",
-                              f"use only: {', '.join(OPTIONS)}")
-        flag = options.extra.get("ingress", "true").lower()
-        if flag not in ("true", "false"):
-            raise ConfigError(f"--provider-opt ingress={flag} is not true or false", "write ingress=false")
-        self._with_ingress = flag == "true"
         self._lock = threading.Lock()
         self._tools: tool.Toolchain | None = None
         self._ports = PortAllocator()
+        self._warned: set[str] = set()
 
     def tools(self) -> tool.Toolchain:
         """kind and its engine, checked once per provider (raises a one-line ConfigError)."""
         with self._lock:
             if self._tools is None:
-                self._tools = tool.find(self.options.extra.get("engine"))
+                self._tools = tool.find(self.settings.engine or None)
             return self._tools
 
     def node_image(self, spec: ClusterSpec) -> images.NodeImage:
-        return images.choose(self.tools().kind_version, spec.k8s_version or self.options.k8s_version,
-                             self.options.extra.get("node_image"))
+        tools = self.tools()
+        image = images.choose(tools.kind_version, spec.k8s_version or self.options.k8s_version,
+                              self.settings.node_image or None, lambda ref: tool.image_digests(tools, ref))
+        with self._lock:
+            if not image.pinned and image.image not in self._warned:
+                self._warned.add(image.image)
+                LOG.warning("kind node image %s is built locally, not pinned by a registry digest: "
+                            "results cannot be reproduced elsewhere", image.image)
+        return image
 
     def plan(self, count: int | None) -> list[ClusterSpec]:
         """Fail fast, before anything is created, on a missing kind or engine or an unsupported version."""
@@ -97,10 +117,10 @@ class KindProvider(Provider):
             raise
         context = f"kind-{spec.name}"
         ready = wait_ready(kubeconfig, context, deadline)
-        if self._with_ingress:
+        if self.settings.ingress:
             api = api_client(kubeconfig, context)
             try:
-                ingress.install(api, deadline)
+                ingress.install(api, deadline, self.options.image_registry)
             finally:
                 api.close()
         metadata = {
@@ -108,8 +128,10 @@ class KindProvider(Provider):
             "engine": tools.engine,
             "engine_version": tools.engine_version,
             "node_image": image.image,
+            "node_image_pinned": str(image.pinned).lower(),
+            "workers": str(spec.workers),
             "kind_config": str(config_file),
-            "ingress_class": ingress.INGRESS_CLASS if self._with_ingress else "",
+            "ingress_class": ingress.INGRESS_CLASS if self.settings.ingress else "",
             "ingress_host": LISTEN_ADDRESS,
             "ingress_http_port": str(ports.http),
             "ingress_https_port": str(ports.https),
@@ -140,7 +162,7 @@ class KindProvider(Provider):
     def is_up(self, cluster: Cluster) -> bool:
         if cluster.name not in self.clusters():
             return False
-        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
+        return self.answers(cluster)
 
     def dump_logs(self, cluster: Cluster, dest: Path) -> list[Path]:
         """`kind export logs`: node journals, container logs, kind and engine versions."""
@@ -157,13 +179,8 @@ class KindProvider(Provider):
 
     def leaks(self, run_id: str) -> list[str]:
         """kind clusters named for `run_id` that still exist."""
-        prefix = self._run_prefix(run_id)
+        prefix = run_prefix(run_id)
         return [f"kind cluster {name}" for name in self.clusters() if name.startswith(prefix)]
-
-    def _run_prefix(self, run_id: str) -> str:
-        """The name prefix Provider.plan gives this run's clusters (derived: the scheme lives in base)."""
-        first = Provider(dataclasses.replace(self.options, run_id=run_id)).plan(1)[0].name
-        return first.rsplit("-", 1)[0] + "-"
 
 
 __all__ = ["KindProvider"]

@@ -18,6 +18,7 @@ import yaml
 from kubernetes import client, utils, watch
 
 from providers.base import ClusterUnreachable, DeadlineExceeded, ProviderError
+from providers.options import mirrored
 
 MANIFEST = Path(__file__).with_name("ingress-nginx.yaml")
 NAMESPACE = "ingress-nginx"
@@ -31,14 +32,32 @@ def _parsed_manifest() -> tuple[dict[str, Any], ...]:
     return tuple(doc for doc in yaml.load_all(MANIFEST.read_text(encoding="utf-8"), Loader=loader) if doc)
 
 
-def manifest_objects() -> list[dict[str, Any]]:
-    """The manifest's objects, parsed once per process; each caller gets its own copy."""
-    return copy.deepcopy(list(_parsed_manifest()))
+def _pod_specs(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    spec = obj.get("spec") or {}
+    template = (spec.get("template") or {}).get("spec")
+    return [template] if template else []
 
 
-def apply(api: client.ApiClient) -> int:
+def manifest_objects(image_registry: str | None = None) -> list[dict[str, Any]]:
+    """The manifest's objects (parsed once per process; each caller gets its own copy), every
+    container image through `image_registry` when one is given."""
+    objects = copy.deepcopy(list(_parsed_manifest()))
+    for obj in objects:
+        for pod in _pod_specs(obj):
+            for container in [*pod.get("initContainers", []), *pod.get("containers", [])]:
+                container["image"] = mirrored(container["image"], image_registry)
+    return objects
+
+
+def images(image_registry: str | None = None) -> list[str]:
+    """Every image the manifest runs, as the cluster will pull it."""
+    return sorted({c["image"] for obj in manifest_objects(image_registry) for pod in _pod_specs(obj)
+                   for c in [*pod.get("initContainers", []), *pod.get("containers", [])]})
+
+
+def apply(api: client.ApiClient, image_registry: str | None = None) -> int:
     """Create every object of the manifest; return how many it holds."""
-    objects = manifest_objects()
+    objects = manifest_objects(image_registry)
     try:
         utils.create_from_yaml(api, yaml_objects=objects)
     except utils.FailToCreateError as err:
@@ -102,6 +121,6 @@ def wait_available(api: client.ApiClient, deadline_seconds: float,
     )
 
 
-def install(api: client.ApiClient, deadline_seconds: float) -> None:
-    apply(api)
+def install(api: client.ApiClient, deadline_seconds: float, image_registry: str | None = None) -> None:
+    apply(api, image_registry)
     wait_available(api, deadline_seconds)

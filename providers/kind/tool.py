@@ -6,6 +6,7 @@ engine that does not answer would otherwise surface minutes later as a failed `k
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -105,3 +106,19 @@ def run_kind(tools: Toolchain, args: Sequence[str], timeout: float, what: str, f
         reason = last_line(done.stderr) or last_line(done.stdout) or f"exit code {done.returncode}"
         raise KindCommandFailed(f"{what} failed ({reason})", fix)
     return done.stdout
+
+
+def image_digests(tools: Toolchain, image: str, timeout: float = 30.0) -> list[str] | None:
+    """The registry digests the engine knows for a local image ([] if built locally); None if it has none."""
+    try:
+        done = _run([tools.engine, "image", "inspect", "--format", "{{json .RepoDigests}}", image], timeout)
+    except subprocess.TimeoutExpired:
+        raise ConfigError(f"`{tools.engine} image inspect {image}` did not answer within {timeout:g}s",
+                          f"check that the {tools.engine} daemon is running") from None
+    if done.returncode != 0:
+        return None
+    try:
+        digests = json.loads(done.stdout.strip() or "null")
+    except ValueError:
+        return None
+    return [str(d) for d in digests or []]

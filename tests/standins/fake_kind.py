@@ -56,7 +56,8 @@ class FakeKind:
         return self
 
     def configure(self, **settings: Any) -> None:
-        """create_delay (s), fail_create (message), fail_delete (bool), version, docker_down (bool)."""
+        """create_delay (s), fail_create (message), fail_delete (bool), version, docker_down (bool),
+        local_images ({image: [registry digests]}: what `docker image inspect` finds; [] = built locally)."""
         path = self.state / "settings.json"
         current = json.loads(path.read_text()) if path.exists() else {}
         current.update(settings)
@@ -230,6 +231,13 @@ def _docker(args: list[str]) -> int:
         return 1
     if args[:1] == ["info"]:
         print("27.3.1")
+        return 0
+    if args[:2] == ["image", "inspect"]:
+        local = _settings().get("local_images", {})
+        if args[-1] not in local:
+            print(f"Error response from daemon: No such image: {args[-1]}", file=sys.stderr)
+            return 1
+        print(json.dumps(local[args[-1]]))
         return 0
     print(f"docker: '{' '.join(args)}' is not a docker command of the stand-in", file=sys.stderr)
     return 1
