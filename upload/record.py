@@ -264,7 +264,10 @@ class BuildRecord:
         verdict = result
         if result == "SUCCESS" and (report.findings or report.upload_failures):
             verdict = "FAILURE"
-        meta = {k: str(v) for k, v in (metadata or {}).items()}
+        meta = {}
+        for key, value in (metadata or {}).items():  # --metadata values are public too: scrub them
+            meta[key], found = self.scrubber.scrub_text(str(value))
+            report.scrub.redacted += found
         meta["redacted-values"] = str(report.scrub.redacted)
         if report.findings:
             meta["lint-findings"] = str(len(report.findings))
