@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from upload import names
 from upload.errors import ConfigError
 
 RESULTS = ("SUCCESS", "FAILURE", "ABORTED")
@@ -19,6 +20,8 @@ JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
 BUILD_ID_RE = re.compile(r"^[1-9][0-9]{0,19}$")
 UINT64_MAX = 2**64 - 1
 JUNIT_NAME_RE = re.compile(r"^junit.*\.xml$")
+# Deeper JUnit nesting is a finding (real suites nest a handful of levels); readers recursing on it crash.
+MAX_JUNIT_DEPTH = 100
 
 STARTED = "started.json"
 FINISHED = "finished.json"
@@ -123,11 +126,12 @@ class BuildLocation:
         return f"{self.job_prefix}/{LATEST_BUILD}"
 
     def artifact(self, relative: str) -> str:
-        """The object name of an artifact; `relative` uses '/' and may not climb out of artifacts/."""
-        parts = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
-        if not parts or ".." in parts:
-            raise ConfigError(f"bad artifact path {relative!r}", "use a relative path inside artifacts/")
-        return f"{self.build_prefix}/{ARTIFACTS}/{'/'.join(parts)}"
+        """The object name of an artifact: `relative` joins its folders with '/' and follows upload.names
+        (lint.plan_artifacts refuses other names with a finding first, so this never raises in a run)."""
+        name, problem = names.artifact_name(relative.split("/"), reserved=())
+        if name is None:
+            raise ConfigError(f"bad artifact path {names.printable(relative)} ({problem})", "rename the file")
+        return f"{self.build_prefix}/{ARTIFACTS}/{name}"
 
 
 def content_type(name: str) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from upload import layout
+from upload import layout, names
 
 MAX_JUNIT_BYTES = 100 * 1024 * 1024
 SNIFF_XML_BYTES = 10 * 1024 * 1024
@@ -52,22 +52,33 @@ class _Scan:
 
     @classmethod
     def of(cls, root: ET.Element) -> _Scan:
-        """Walk the tree expat built in C: a Python call per case, not per element and text chunk."""
+        """Walk the tree expat built in C: a Python call per case, not per element and text chunk.
+        A loop with its own stack, so nesting is a finding (deeper than MAX_JUNIT_DEPTH), never a crash."""
         scan = cls(root.tag)
-        if root.tag in ("testsuites", "testsuite"):
-            scan._suite(root, [root.get("name", "")] if root.tag == "testsuite" else [])
+        if root.tag not in ("testsuites", "testsuite"):
+            return scan
+        stack = [(root, [root.get("name", "")] if root.tag == "testsuite" else [], 1)]
+        too_deep = False
+        while stack:
+            suite, path, depth = stack.pop()
+            has_cases = False
+            for child in suite:
+                if child.tag == "testsuite":
+                    if depth >= layout.MAX_JUNIT_DEPTH:
+                        too_deep = True
+                        continue
+                    stack.append((child, [*path, child.get("name", "")], depth + 1))
+                elif child.tag == "testcase":
+                    has_cases = has_cases or suite.tag == "testsuite"
+                    scan._case(child, path)
+            if has_cases and not suite.get("name", "").strip():
+                scan.unnamed_suites += 1
+        if too_deep:
+            scan.problems.append(
+                f"suites nested more than {layout.MAX_JUNIT_DEPTH} elements deep: the deeper ones are not read; "
+                "flatten them"
+            )
         return scan
-
-    def _suite(self, suite: ET.Element, path: list[str]) -> None:
-        has_cases = False
-        for child in suite:
-            if child.tag == "testsuite":
-                self._suite(child, [*path, child.get("name", "")])
-            elif child.tag == "testcase":
-                has_cases = has_cases or suite.tag == "testsuite"
-                self._case(child, path)
-        if has_cases and not suite.get("name", "").strip():
-            self.unnamed_suites += 1
 
     def _case(self, case: ET.Element, path: list[str]) -> None:
         name = case.get("name", "")
@@ -179,25 +190,85 @@ def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool =
     return findings
 
 
-def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, Path]]:
-    """(relative name, path) for every regular file under artifacts_dir, sorted.
+def plan_artifacts(
+    artifacts_dir: Path, exclude: Iterable[Path] = ()
+) -> tuple[list[tuple[str, Path]], list[Finding]]:
+    """What an upload of artifacts_dir publishes, decided once (before the build is claimed, if wanted):
+    (object name relative to artifacts/, file to read) sorted, and a finding for every file left out.
 
-    A folder that cannot be read raises OSError, or becomes a finding when `errors` is given: an
-    unreadable folder is never skipped silently.
+    Nothing outside the folder is ever read: a symlink leading out of it is not followed. A symlink to a
+    file inside is followed once (its content is uploaded under the link's name); a symlink to a folder
+    is not followed (its files are uploaded under their own names). Broken links, FIFOs, sockets and
+    devices are left out (reading a FIFO would block the job). Names follow upload.names. Files and
+    folders under `exclude` are skipped silently (the build log, a results folder inside artifacts).
     """
+    root = Path(artifacts_dir)
+    real_root = root.resolve()
+    skip = [Path(p).resolve() for p in exclude]
+    files: list[tuple[str, Path]] = []
+    findings: list[Finding] = []
+    pending: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+    while pending:
+        folder, parts = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listing = sorted(entries, key=lambda e: e.name)
+        except OSError as err:
+            findings.append(Finding(f"artifacts/{names.printable(parts)}", f"cannot read: {err.strerror or err}"))
+            continue
+        for entry in listing:
+            relative = (*parts, entry.name)
+            where = f"artifacts/{names.printable(relative)}"
+            real = real_root.joinpath(*relative)
+            if entry.is_symlink():
+                real = Path(entry.path).resolve()
+                problem = _link_problem(real, real_root)
+                if problem:
+                    findings.append(Finding(where, problem))
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                if real not in skip:
+                    pending.append((Path(entry.path), relative))
+                continue
+            elif not entry.is_file(follow_symlinks=False):
+                findings.append(Finding(where, "not a regular file (FIFO, socket or device): not uploaded"))
+                continue
+            if any(real == s or real.is_relative_to(s) for s in skip):
+                continue
+            name, problem = names.artifact_name(relative)
+            if name is None:
+                findings.append(Finding(where, f"{problem}: not uploaded; rename it"))
+                continue
+            files.append((name, real))
+    return sorted(files), findings
 
-    def failed(err: OSError) -> None:
-        if errors is None:
-            raise err
-        errors.append(Finding(str(err.filename), f"cannot read: {err.strerror or err}"))
 
-    found = []
-    for folder, _dirs, names in os.walk(artifacts_dir, onerror=failed):
-        for name in names:
-            path = Path(folder, name)
-            if path.is_file():
-                found.append((path.relative_to(artifacts_dir).as_posix(), path))
-    return sorted(found)
+def _link_problem(target: Path, real_root: Path) -> str | None:
+    if not target.is_relative_to(real_root):
+        return f"symlink to {names.printable(str(target))}, outside the artifacts folder: not followed, not uploaded"
+    if target.is_dir():
+        return "symlink to a folder: not followed (the folder's files are uploaded under their own names)"
+    if not target.exists():
+        return "broken symlink: not uploaded"
+    if not target.is_file():
+        return "symlink to something that is not a regular file: not uploaded"
+    return None
+
+
+def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, Path]]:
+    """(object name relative to artifacts/, path) for every file plan_artifacts publishes, sorted.
+
+    A folder that cannot be read raises OSError, or becomes a finding when `errors` is given (with every
+    other file left out): an unreadable folder is never skipped silently.
+    """
+    files, findings = plan_artifacts(artifacts_dir)
+    if errors is not None:
+        errors += findings
+        return files
+    unreadable = next((f for f in findings if f.problem.startswith("cannot read")), None)
+    if unreadable is not None:
+        raise OSError(13, unreadable.problem.removeprefix("cannot read: "), unreadable.where)
+    return files
 
 
 def _document(where: str, path: Path) -> tuple[object, list[Finding]]:
@@ -240,7 +311,8 @@ def lint_build(build_dir: Path) -> list[Finding]:
     findings += lint_documents(started, finished)
     artifacts = build_dir / layout.ARTIFACTS
     if artifacts.is_dir():
-        findings += lint_artifact_files(artifact_files(artifacts))
+        files, found = plan_artifacts(artifacts)
+        findings += found + lint_artifact_files(files)
     stray = [p.name for p in build_dir.iterdir() if p.is_file() and is_junit_name(p.name)]
     findings += [
         Finding(name, "JUnit outside artifacts/: Kettle and Spyglass do not read it") for name in stray
@@ -252,4 +324,5 @@ def lint_path(path: Path) -> list[Finding]:
     """A build folder (has started.json or artifacts/) or a bare artifacts folder of JUnit files."""
     if (path / layout.STARTED).exists() or (path / layout.ARTIFACTS).is_dir():
         return lint_build(path)
-    return lint_artifact_files(artifact_files(path))
+    files, found = plan_artifacts(path)
+    return found + lint_artifact_files(files)

@@ -311,7 +311,7 @@ class BuildRecord:
     def _artifact_files(
         self, artifacts_dir: Path | None, build_log: Path | None
     ) -> tuple[list[tuple[str, Path]], list[lint.Finding]]:
-        """Every file under artifacts_dir except the build log and results this folder sink holds."""
+        """What lint.plan_artifacts publishes, less the build log and results this folder sink holds."""
         if artifacts_dir is None:
             return [], []
         artifacts_dir = Path(artifacts_dir)
@@ -319,19 +319,9 @@ class BuildRecord:
             return [], [
                 lint.Finding(str(artifacts_dir), "artifacts folder missing: nothing but the log uploaded")
             ]
-        skip = []
         results_root = self.sink.local_path(self.location.job_prefix.split("/", 1)[0])
-        if results_root is not None:
-            skip.append(results_root.resolve())
-        log_path = build_log.resolve() if build_log is not None else None
-        files: list[tuple[str, Path]] = []
-        unreadable: list[lint.Finding] = []
-        for rel, path in lint.artifact_files(artifacts_dir, unreadable):
-            resolved = path.resolve()
-            if resolved == log_path or any(resolved.is_relative_to(s) for s in skip):
-                continue
-            files.append((rel, path))
-        return files, unreadable
+        exclude = [p for p in (results_root, build_log) if p is not None]
+        return lint.plan_artifacts(artifacts_dir, exclude)
 
     def _advance_latest(self) -> None:
         """latest-build.txt last, and never backwards (a newer build may have finished meanwhile)."""
