@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 
 from upload import layout, lint
 from upload.errors import ConfigError, DuplicateBuild, SinkError
+from upload.latest import LatestBuildUnusable, read_latest, reset_command
 from upload.scrub import Scrubber, ScrubReport
 from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
 
@@ -170,7 +171,8 @@ class BuildRecord:
         )
         sink = sink or target.sink()
         url = f"{target.url}/{build}"
-        layout.check_newer_than_latest(build, sink.read_text(location.latest_build))
+        recovery = reset_command(target)
+        layout.check_newer_than_latest(build, read_latest(sink, location.latest_build, recovery), recovery)
         try:
             sink.create(location.started, _json_bytes(started), "application/json")
         except ObjectExists as err:
@@ -324,10 +326,13 @@ class BuildRecord:
         return lint.plan_artifacts(artifacts_dir, exclude)
 
     def _advance_latest(self) -> None:
-        """latest-build.txt last, and never backwards (a newer build may have finished meanwhile)."""
-        current = self.sink.read_text(self.location.latest_build)
-        current = (current or "").strip()
-        if current.isdigit() and int(current) > int(self.build_id):
+        """latest-build.txt last, and never backwards (a newer build may have finished meanwhile).
+        One broken since this build was claimed is replaced: this build is complete, so it is a valid latest."""
+        try:
+            current = read_latest(self.sink, self.location.latest_build, "")
+        except LatestBuildUnusable:
+            current = None
+        if current is not None and int(current) > int(self.build_id):
             return
         self.sink.replace(self.location.latest_build, f"{self.build_id}\n".encode(), "text/plain", NO_CACHE)
 
