@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from upload import layout, names
+from upload import layout, names, scrub
 
 MAX_JUNIT_BYTES = 100 * 1024 * 1024
 SNIFF_XML_BYTES = 10 * 1024 * 1024
@@ -199,7 +199,8 @@ def plan_artifacts(
     Nothing outside the folder is ever read: a symlink leading out of it is not followed. A symlink to a
     file inside is followed once (its content is uploaded under the link's name); a symlink to a folder
     is not followed (its files are uploaded under their own names). Broken links, FIFOs, sockets and
-    devices are left out (reading a FIFO would block the job). Names follow upload.names. Files and
+    devices are left out (reading a FIFO would block the job), and so are compressed files (gzip, zip,
+    xz...: the scrubber cannot see inside them). Names follow upload.names. Files and
     folders under `exclude` are skipped silently (the build log, a results folder inside artifacts).
     """
     root = Path(artifacts_dir)
@@ -239,8 +240,24 @@ def plan_artifacts(
             if name is None:
                 findings.append(Finding(where, f"{problem}: not uploaded; rename it"))
                 continue
+            problem = _opaque_problem(real)
+            if problem:
+                findings.append(Finding(where, problem))
+                continue
             files.append((name, real))
     return sorted(files), findings
+
+
+def _opaque_problem(path: Path) -> str | None:
+    """Compressed files are not uploaded: the scrubber cannot see the secrets they may hold."""
+    try:
+        with path.open("rb") as source:
+            kind = scrub.opaque_format(source.read(8))
+    except OSError as err:
+        return f"cannot read: {err.strerror or err}"
+    if kind is None:
+        return None
+    return f"{kind}-compressed, so secrets in it cannot be scrubbed: not uploaded; put it in uncompressed"
 
 
 def _link_problem(target: Path, real_root: Path) -> str | None:

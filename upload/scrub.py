@@ -54,6 +54,17 @@ _EQUALS = re.compile(rb"[ \t]*+=[ \t]*+")
 _ASSIGN_VALUE = re.compile(rb"(?P<value>(?!\[REDACTED\])[\"']?[^\s\"',;]{4,}[\"']?)")
 _ASSIGN_KEYWORD = re.compile(rb"(?i)secret|token|passw(?:or)?d|(?:api|access|private)[_-]?key")
 _KEY_PREFIX = re.compile(rb"(?:api|access|private)[_-]?\Z", re.IGNORECASE)
+# Compressed formats hide their content from the scrubber: such files are not uploaded (lint.plan_artifacts).
+OPAQUE_MAGIC = {
+    b"\x1f\x8b": "gzip",
+    b"PK\x03\x04": "zip",
+    b"PK\x05\x06": "zip",
+    b"BZh": "bzip2",
+    b"\xfd7zXZ\x00": "xz",
+    b"\x28\xb5\x2f\xfd": "zstd",
+    b"7z\xbc\xaf\x27\x1c": "7z",
+    b"\x04\x22\x4d\x18": "lz4",
+}
 _PEM_BEGIN = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 _PEM_END = re.compile(rb"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
 
@@ -76,6 +87,11 @@ class ScrubReport:
         if self.not_utf8:
             text += f" ({len(self.not_utf8)} not UTF-8, scrubbed as bytes)"
         return text
+
+
+def opaque_format(head: bytes) -> str | None:
+    """The compressed format these first bytes start, if any (its content cannot be scrubbed)."""
+    return next((kind for magic, kind in OPAQUE_MAGIC.items() if head.startswith(magic)), None)
 
 
 def _spellings(value: str | bytes) -> dict[bytes, bytes]:

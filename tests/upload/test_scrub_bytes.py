@@ -104,3 +104,41 @@ def test_assignments_inside_long_words_and_repeated_keywords():
     clean, count = Scrubber({}).scrub_text(text)
     assert "k" * 40 not in clean and "value-of-a" not in clean and count == 2
     assert clean.startswith(word)
+
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+users:
+- name: admin
+  user:
+    token: kube-token-0123456789
+    client-key-data: {key_data}
+- name: oidc
+  user:
+    auth-provider:
+      config:
+        client-secret: oidc-client-secret-xyz
+        id-token: oidc-id-token-abcdef
+"""
+KEY_LINE = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+
+
+def test_kubeconfig_credentials_and_key_files_are_known_values(tmp_path):
+    kubeconfig = tmp_path / "admin.kubeconfig"
+    kubeconfig.write_text(KUBECONFIG.format(key_data="LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCg=="))
+    key = tmp_path / "pki" / "ca.key"
+    key.parent.mkdir()
+    key.write_text(f"-----BEGIN PRIVATE KEY-----\n{KEY_LINE}\n-----END PRIVATE KEY-----\n")
+    token = tmp_path / "token"
+    token.write_text("sa-token-value-42\n")
+    scrubber = Scrubber({"KUBECONFIG": str(kubeconfig)})  # the kubeconfigs $KUBECONFIG names
+    scrubber.add_secret_files([key, token, tmp_path / "missing"])  # keys the harness made
+    leaked = (
+        "got kube-token-0123456789 then oidc-client-secret-xyz and oidc-id-token-abcdef; "
+        f"echo {KEY_LINE} | base64 -d; curl -H 'X-Auth: sa-token-value-42'; "
+        "LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCg=="
+    )
+    clean, count = scrubber.scrub_text(leaked)
+    for secret in ("kube-token", "oidc-client", "oidc-id", KEY_LINE, "sa-token", "LS0tLS1CRUdJTiBQ"):
+        assert secret not in clean
+    assert count == 6
