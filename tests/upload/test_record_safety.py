@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from tests.upload.emulator import METADATA
+from upload.errors import SinkError
 from upload.record import BuildRecord
+from upload.sinks import LocalSink
 
 SECRET = "Qz8~sEcReT-value-123"
 ENV = {"AZURE_CLIENT_SECRET": SECRET, "DB_PASSWORD": "pässwört-lätin"}
@@ -58,3 +62,10 @@ def test_metadata_values_are_scrubbed(tmp_path, sample_run):
     meta = json.loads(finished)["metadata"]
     assert meta["note"] == "deployed with [REDACTED]" and meta["job-version"] == METADATA["job-version"]
     assert report.scrub.redacted >= 2
+
+
+def test_a_binary_document_is_one_line_not_a_crash(tmp_path):
+    (tmp_path / "logs/j/3").mkdir(parents=True)
+    (tmp_path / "logs/j/3/finished.json").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(SinkError, match=r"finished\.json is not UTF-8 text"):
+        LocalSink(tmp_path).read_text("logs/j/3/finished.json")
