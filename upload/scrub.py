@@ -31,6 +31,7 @@ REDACTED = "[REDACTED]"
 SECRET_NAME_RE = re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 # Short or common values would wreck the log (e.g. KEY=1); real secrets are longer.
 MIN_ENV_VALUE_LENGTH = 6
+MAX_SECRET_FILE_BYTES = 1 << 20  # kubeconfigs, keys and tokens are small; bigger files are something else
 # Known-value spellings: a secret printed by a Windows tool or a Latin-1 log is still the secret.
 VALUE_ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
 # Lower-cased keywords every pattern starts at; found with bytes.find, never with a regex scan.
@@ -182,14 +183,24 @@ class Scrubber:
         Unreadable or missing files are skipped (there is nothing of theirs to find)."""
         for path in paths:
             try:
-                data = Path(path).read_bytes()
+                with Path(path).open("rb") as source:
+                    data = source.read(MAX_SECRET_FILE_BYTES + 1)
             except OSError:
                 continue
+            if len(data) > MAX_SECRET_FILE_BYTES:
+                continue  # not a kubeconfig, key or token
             values: set[str | bytes] = {*kubeconfig_secrets(data), *_pem_lines(data)}
             token = data.strip()
             if token and len(token) <= 4096 and b"\n" not in token:
                 values.add(token)
             self.add_values(values)
+
+    def add_secret_folder(self, folder: Path) -> None:
+        """Everything in the run's work folder (kubeconfigs, keys, tokens), links not followed."""
+        found = []
+        for parent, _dirs, files in os.walk(folder):
+            found += [Path(parent, name) for name in files if Path(parent, name).is_file()]
+        self.add_secret_files(p for p in found if not p.is_symlink())
 
     def scrub(self, data: bytes) -> tuple[bytes, int]:
         """The bytes with secrets replaced by [REDACTED], and how many were replaced. Any bytes at all."""

@@ -132,7 +132,7 @@ def test_kubeconfig_credentials_and_key_files_are_known_values(tmp_path):
     token = tmp_path / "token"
     token.write_text("sa-token-value-42\n")
     scrubber = Scrubber({"KUBECONFIG": str(kubeconfig)})  # the kubeconfigs $KUBECONFIG names
-    scrubber.add_secret_files([key, token, tmp_path / "missing"])  # keys the harness made
+    scrubber.add_secret_folder(tmp_path)  # keys the harness made, in its work folder
     leaked = (
         "got kube-token-0123456789 then oidc-client-secret-xyz and oidc-id-token-abcdef; "
         f"echo {KEY_LINE} | base64 -d; curl -H 'X-Auth: sa-token-value-42'; "
