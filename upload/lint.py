@@ -9,6 +9,8 @@ case names unique across files; started.json / finished.json types.
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
 import re
@@ -51,28 +53,46 @@ class _Scan:
     unnamed_suites: int = 0
 
     @classmethod
-    def of(cls, root: ET.Element) -> _Scan:
-        """Walk the tree expat built in C: a Python call per case, not per element and text chunk.
-        A loop with its own stack, so nesting is a finding (deeper than MAX_JUNIT_DEPTH), never a crash."""
-        scan = cls(root.tag)
-        if root.tag not in ("testsuites", "testsuite"):
-            return scan
-        stack = [(root, [root.get("name", "")] if root.tag == "testsuite" else [], 1)]
+    def stream(cls, data: bytes) -> _Scan:
+        """Read the document as a stream (iterparse): each case is checked when it ends, then dropped, so
+        memory holds one case, not the tree. Suites nested deeper than MAX_JUNIT_DEPTH are a problem and
+        are not read; nothing recurses, so no depth can crash it."""
+        scan: _Scan | None = None
+        # One entry per open element: is it the root or a suite under the root's chain (a "walked" suite),
+        # and the row-name path of the suites down to it.
+        walked: list[bool] = []
+        paths: list[list[str]] = []
+        has_cases: list[bool] = []
+        elements: list[ET.Element] = []
         too_deep = False
-        while stack:
-            suite, path, depth = stack.pop()
-            has_cases = False
-            for child in suite:
-                if child.tag == "testsuite":
-                    if depth >= layout.MAX_JUNIT_DEPTH:
-                        too_deep = True
-                        continue
-                    stack.append((child, [*path, child.get("name", "")], depth + 1))
-                elif child.tag == "testcase":
-                    has_cases = has_cases or suite.tag == "testsuite"
-                    scan._case(child, path)
-            if has_cases and not suite.get("name", "").strip():
-                scan.unnamed_suites += 1
+        for event, element in ET.iterparse(io.BytesIO(data), events=("start", "end")):
+            if event == "start":
+                if scan is None:
+                    scan = cls(element.tag)
+                    is_walked = element.tag in ("testsuites", "testsuite")
+                    path = [element.get("name", "")] if element.tag == "testsuite" else []
+                else:
+                    is_walked = walked[-1] and element.tag == "testsuite"
+                    if is_walked and len(walked) >= layout.MAX_JUNIT_DEPTH:
+                        too_deep, is_walked = True, False
+                    path = [*paths[-1], element.get("name", "")] if is_walked else paths[-1]
+                walked.append(is_walked)
+                paths.append(path)
+                has_cases.append(False)
+                elements.append(element)
+                continue
+            own_cases, was_walked, _element, _path = has_cases.pop(), walked.pop(), elements.pop(), paths.pop()
+            if was_walked and element.tag == "testsuite" and own_cases and not element.get("name", "").strip():
+                scan.unnamed_suites += 1  # type: ignore[union-attr]
+            if not walked or not walked[-1]:
+                continue  # the root, or inside a case or a foreign element: its parent still needs it
+            if element.tag == "testcase":
+                has_cases[-1] = has_cases[-1] or elements[-1].tag == "testsuite"
+                scan._case(element, paths[-1])  # type: ignore[union-attr]
+            element.clear()
+            elements[-1].remove(element)  # the only child left: each one is removed as it ends
+        if scan is None:
+            raise ET.ParseError("no element found")
         if too_deep:
             scan.problems.append(
                 f"suites nested more than {layout.MAX_JUNIT_DEPTH} elements deep: the deeper ones are not read; "
@@ -99,18 +119,30 @@ class _Scan:
                 self.problems.append(f"<{tag}> of {name!r} has no message: say what failed")
 
 
+def _first_bad_utf8(data: bytes, chunk: int = 1 << 20) -> int | None:
+    """Offset of the first byte that is not UTF-8, checked a chunk at a time (no copy of the whole file)."""
+    pos = 0
+    while pos < len(data):
+        final = pos + chunk >= len(data)
+        try:
+            _text, consumed = codecs.utf_8_decode(data[pos : pos + chunk], "strict", final)
+        except UnicodeDecodeError as err:
+            return pos + err.start
+        pos += consumed
+    return None
+
+
 def _scan(where: str, data: bytes) -> tuple[_Scan | None, list[Finding]]:
-    if not data.strip():
+    if not data or data.isspace():  # not strip(): that copies the whole file
         return None, [Finding(where, "empty JUnit file: TestGrid reads it as zero tests, silently")]
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return None, [Finding(where, f"not UTF-8 (byte {err.start}): TestGrid marks the build malformed")]
+    bad = _first_bad_utf8(data)
+    if bad is not None:
+        return None, [Finding(where, f"not UTF-8 (byte {bad}): TestGrid marks the build malformed")]
     declared = _DECLARED_ENCODING.match(data)
     if declared and declared.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
         return None, [Finding(where, f"declares encoding {declared.group(1).decode()!r}: write UTF-8")]
     try:
-        return _Scan.of(ET.fromstring(data)), []
+        return _Scan.stream(data), []
     except ET.ParseError as err:
         if err.code == _JUNK_AFTER_ROOT and b"<testsuite" in data[data.find(b"</testsuite>") + 12 :]:
             problem = (

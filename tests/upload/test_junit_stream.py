@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from upload.junit import MAX_DEPTH, artifacts_verdict, junit_summary
-from upload.lint import lint_path
+from upload.lint import lint_junit, lint_path
 
 PASS = b"<testsuites><testsuite name='s'><testcase name='a'/><testcase name='b'><skipped message='m'/></testcase>"
 
@@ -87,3 +87,20 @@ def test_a_symlink_out_of_the_folder_does_not_decide_the_verdict(tmp_path):
     write(tmp_path, "artifacts/junit_01.xml", PASS + b"</testsuite></testsuites>")
     (tmp_path / "artifacts/junit_02.xml").symlink_to(outside)
     assert artifacts_verdict(tmp_path / "artifacts") == "SUCCESS"
+
+
+def test_lint_holds_one_case_not_the_tree():
+    cases = b"".join(
+        b"<testcase name='t%d'><properties><property name='c' value='1'/></properties>"
+        b"<system-out>%s</system-out></testcase>" % (n, b"o" * 400)
+        for n in range(40_000)
+    )
+    data = b"<testsuites><testsuite name='s'>" + cases + b"</testsuite></testsuites>\n"
+    tracemalloc.start()
+    try:
+        findings, names = lint_junit("junit_01.xml", data)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert findings == [] and len(names) == 40_000 and names[-1] == "s.t39999"
+    assert peak < 8_000_000, peak  # the names themselves; the tree would be several times the 20 MB
