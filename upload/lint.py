@@ -3,8 +3,10 @@
 Findings are reported and fail the run's verdict; they never stop what exists from being uploaded.
 Checked: every JUnit parses, is UTF-8, is under 100 MB, lies directly in artifacts/ and is named
 junit*.xml; a `<testsuites>` or single `<testsuite>` root (several top-level suites without a wrapper
-lose all but the first, silently); no empty JUnit; named suites; skips and failures with messages;
-case names unique across files; started.json / finished.json types.
+lose all but the first, silently); no empty JUnit; suites nested at most MAX_JUNIT_DEPTH deep; named
+suites; skips and failures with messages; case names unique across files; started.json / finished.json
+types. plan_artifacts decides which files an upload publishes and under which names; each file it
+leaves out (links out of the folder, special or compressed files, names upload.names refuses) is a finding.
 """
 
 from __future__ import annotations
