@@ -18,6 +18,8 @@ Linear time: literal searches find the keywords, and every pattern is matched wh
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import json
 import os
 import re
@@ -101,10 +103,12 @@ def _spellings(value: str | bytes) -> dict[bytes, bytes]:
         return {value: _MARK}
     found: dict[bytes, bytes] = {}
     for encoding in VALUE_ENCODINGS:
-        try:
-            found.setdefault(value.encode(encoding), REDACTED.encode(encoding))
+        try:  # surrogateescape: an environment value holding bytes that are not UTF-8 is those bytes
+            found.setdefault(value.encode(encoding, "surrogateescape"), REDACTED.encode(encoding))
         except UnicodeEncodeError:
             continue
+    with contextlib.suppress(UnicodeEncodeError):  # how scrub_text spells text with other lone surrogates
+        found.setdefault(value.encode("utf-8", "surrogatepass"), _MARK)
     escaped = json.dumps(value)[1:-1]
     if escaped != value:
         found.setdefault(escaped.encode(), _MARK)
@@ -127,7 +131,7 @@ def kubeconfig_secrets(text: str | bytes) -> set[str]:
     secrets), and the lines of base64 inside embedded keys; empty when the text is not a kubeconfig."""
     try:
         doc = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError, ValueError):
         return set()
     if not isinstance(doc, dict) or not isinstance(doc.get("users"), list):
         return set()
@@ -138,6 +142,9 @@ def kubeconfig_secrets(text: str | bytes) -> set[str]:
         if not isinstance(user, dict):
             continue
         found |= {str(user[n]) for n in names if user.get(n)}
+        with contextlib.suppress(ValueError):  # the key inside client-key-data, line by line
+            key = base64.b64decode(str(user.get("client-key-data", "")))
+            found |= {line.decode("latin-1") for line in _pem_lines(key)}
         provider = user.get("auth-provider")
         config = provider.get("config") if isinstance(provider, dict) else None
         if isinstance(config, dict):
@@ -218,9 +225,13 @@ class Scrubber:
     scrub_bytes = scrub
 
     def scrub_text(self, text: str) -> tuple[str, int]:
-        """The text with secrets replaced (lone surrogates from surrogateescape survive the round trip)."""
-        clean, count = self.scrub(text.encode("utf-8", "surrogateescape"))
-        return clean.decode("utf-8", "surrogateescape"), count
+        """The text with secrets replaced; any str round-trips (lone surrogates included)."""
+        try:  # surrogateescape first: command-line and environment text carries raw bytes that way
+            clean, count = self.scrub(text.encode("utf-8", "surrogateescape"))
+            return clean.decode("utf-8", "surrogateescape"), count
+        except UnicodeEncodeError:
+            clean, count = self.scrub(text.encode("utf-8", "surrogatepass"))
+            return clean.decode("utf-8", "surrogatepass"), count
 
     def scrub_file(self, path: Path, report: ScrubReport) -> bytes:
         """The scrubbed bytes to upload for `path`; every file goes through the scrubber."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -142,3 +143,22 @@ def test_kubeconfig_credentials_and_key_files_are_known_values(tmp_path):
     for secret in ("kube-token", "oidc-client", "oidc-id", KEY_LINE, "sa-token", "LS0tLS1CRUdJTiBQ"):
         assert secret not in clean
     assert count == 6
+
+
+def test_values_holding_undecodable_bytes_and_lone_surrogates():
+    env_value = "sec\udcffret-\udce9-42"  # how os.environ holds the bytes b"sec\xffret-\xe9-42"
+    scrubber = Scrubber({"API_TOKEN": env_value})
+    clean, count = scrubber.scrub_bytes(b"got sec\xffret-\xe9-42 back")
+    assert clean == b"got [REDACTED] back" and count == 1
+    assert scrubber.scrub_text(f"metadata {env_value} and \ud800 alone") == (
+        "metadata [REDACTED] and \ud800 alone",
+        1,
+    )
+
+
+def test_a_key_inside_client_key_data_is_known_line_by_line(tmp_path):
+    pem = f"-----BEGIN RSA PRIVATE KEY-----\n{KEY_LINE}\n-----END RSA PRIVATE KEY-----\n"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(KUBECONFIG.format(key_data=base64.b64encode(pem.encode()).decode()))
+    clean, _count = Scrubber({"KUBECONFIG": str(kubeconfig)}).scrub_text(f"printed: {KEY_LINE[:60]}")
+    assert KEY_LINE[:40] not in clean
