@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 from upload import layout, lint
 from upload.errors import ConfigError, DuplicateBuild, SinkError
 from upload.latest import LatestBuildUnusable, read_latest, reset_command
-from upload.scrub import Scrubber, ScrubReport
+from upload.scrub import SECRET_NAME_RE, Scrubber, ScrubReport
 from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
 
 LINT_REPORT = "fedtest-lint.txt"
@@ -243,6 +243,8 @@ class BuildRecord:
         if budget_seconds is not None:
             self.sink.set_budget(budget_seconds)
         report = PublishReport(url=self.url, result=result)
+        # --metadata api-token=... is a secret like a *TOKEN* environment variable: redacted everywhere.
+        self.scrubber.add_values(str(v) for k, v in (metadata or {}).items() if SECRET_NAME_RE.search(str(k)))
         files, report.findings = self._artifact_files(artifacts_dir, build_log)
         uploads: list[tuple[str, Path | bytes, str]] = [
             (self.location.artifact(rel), path, layout.content_type(rel)) for rel, path in files

@@ -69,3 +69,12 @@ def test_a_binary_document_is_one_line_not_a_crash(tmp_path):
     (tmp_path / "logs/j/3/finished.json").write_bytes(b"\x89PNG\r\n\x1a\n")
     with pytest.raises(SinkError, match=r"finished\.json is not UTF-8 text"):
         LocalSink(tmp_path).read_text("logs/j/3/finished.json")
+
+
+def test_a_secret_looking_metadata_key_makes_its_value_a_known_secret(tmp_path, sample_run):
+    artifacts, log = sample_run
+    log.write_text("deploying with metadata-secret-1\n")
+    (artifacts / "notes.txt").write_text("metadata-secret-1\n")
+    results, _report = publish(tmp_path, artifacts, log, metadata={**METADATA, "api-token": "metadata-secret-1"})
+    assert b"metadata-secret-1" not in everything(results)
+    assert json.loads((results / "logs/j/5/finished.json").read_text())["metadata"]["api-token"] == "[REDACTED]"
