@@ -2,8 +2,9 @@
 
 The e2e suite itself runs under pytest (`pytest e2e --provider kind ...`, or `tox -e e2e-kind`); this
 command does the rest: cluster sets outside pytest and after a crash (list, up, down, status, janitor),
-results made by any tool (publish, abort, lint), and the dashboard: the TestGrid config (check-dashboard)
-and an offline preview of the grid TestGrid will show (grid).
+results made by any tool (publish, abort, lint), a job blocked by a broken latest-build.txt
+(reset-latest), and the dashboard: the TestGrid config (check-dashboard) and an offline preview of
+the grid TestGrid will show (grid).
 """
 
 from __future__ import annotations
@@ -56,8 +57,9 @@ def _extra_commands() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Commands that live beside the packages they serve (dashboard_config)."""
     from dashboard_config.cli import add_parser as add_check_dashboard
     from dashboard_config.grid.cli import add_parser as add_grid
+    from upload.recovery import add_parser as add_reset_latest
 
-    return [add_check_dashboard, add_grid]
+    return [add_reset_latest, add_check_dashboard, add_grid]
 
 
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:

@@ -14,7 +14,6 @@ import os
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from fedtest.abort import AbortController
@@ -22,6 +21,7 @@ from fedtest.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from providers import ledger as ledger_mod
 from upload import lint
 from upload.errors import ConfigError, UploadError
+from upload.junit import artifacts_verdict
 from upload.record import BuildRecord, PublishReport, parse_results
 
 RESULTS_HELP = "gs://bucket/logs/<job>, gs://bucket with --job, or a folder (the bucket layout under it)"
@@ -110,21 +110,6 @@ def _deadline(seconds: float) -> float:
     return seconds
 
 
-def _verdict_from_junit(artifacts: Path) -> str:
-    """FAILURE when any case failed or errored (unparsable files are lint findings, not a pass)."""
-    for _rel, path in lint.artifact_files(artifacts):
-        if not lint.is_junit_name(path.name):
-            continue
-        try:
-            for _event, element in ET.iterparse(path):
-                if element.tag in ("failure", "error"):
-                    return "FAILURE"
-                element.clear()
-        except (ET.ParseError, OSError, RecursionError):
-            return "FAILURE"
-    return "SUCCESS"
-
-
 def _signals() -> AbortController:
     """SIGTERM/SIGINT while publishing: stop starting uploads, then finished.json (ABORTED)."""
     watch = AbortController(reserve_seconds=GRACE_SECONDS, grace_seconds=None).install()
@@ -157,11 +142,11 @@ def _publish(args: argparse.Namespace) -> int:
     log = _log_file(args.log)
     metadata = _metadata(args.metadata)
     deadline = _deadline(args.results_deadline)
-    try:  # walk once now: an unreadable subfolder fails before anything is written
-        lint.artifact_files(artifacts)
+    try:  # what gets published is decided now: an unreadable subfolder fails before anything is written
+        lint.plan_artifacts(artifacts)
     except OSError as err:
         raise ConfigError(f"cannot read {err.filename}: {err.strerror}", "fix its permissions") from err
-    result = _verdict_from_junit(artifacts) if args.result == "auto" else args.result
+    result = artifacts_verdict(artifacts) if args.result == "auto" else args.result
     started = args.started if args.started is not None else int(time.time())
     if started <= 0:
         raise ConfigError(f"--started {started} is not a Unix time", "pass seconds since 1970")

@@ -298,6 +298,8 @@ class Run:
             meta["infra-commit"] = infra_commit()
             if self.abort.aborted:
                 meta["abort-reason"] = self.abort.reason or "aborted"
+            if self.provider is not None:  # keys and kubeconfigs the harness made: redacted wherever they appear
+                self.record.scrubber.add_secret_folder(self.provider.options.work_dir)
             self.console.flush()
             log = self.settings.build_log if self.settings.build_log.is_file() else None
             return self.record.finish(result, metadata=meta, artifacts_dir=self.settings.artifacts, build_log=log,

@@ -17,7 +17,8 @@ from providers.base import ProviderError
 from tests.lifecycle_runs import fedtest
 from upload.errors import UploadError
 
-VERBS = ["list", "up", "down", "status", "janitor", "publish", "abort", "lint", "check-dashboard", "grid"]
+VERBS = ["list", "up", "down", "status", "janitor", "publish", "abort", "lint", "reset-latest", "check-dashboard",
+         "grid"]
 
 
 def test_help_lists_every_command_and_every_exit_code():
@@ -118,8 +119,8 @@ def test_down_and_status_rebuild_the_provider_the_run_used(kube_ab, tmp_path):
 def test_the_ledger_records_the_settings_that_rebuild_the_provider(tmp_path):
     from providers import ledger, options, registry
 
-    opts = options.build(run_id="r", extra=["project=p", "zones=europe-west1-b,europe-west1-c", "api_cidr=203.0.113.0/24"],
-                         work_dir=str(tmp_path))
+    extra = ["project=p", "zones=europe-west1-b,europe-west1-c", "api_cidr=203.0.113.0/24"]
+    opts = options.build(run_id="r", extra=extra, work_dir=str(tmp_path))
     provider = registry.load("gce")(opts)
     saved = ledger.Ledger.create(tmp_path, "r", "gce", options=opts, settings=registry.settings_pairs(provider))
     recorded = json.loads(saved.path.read_text())["options"]["settings"]

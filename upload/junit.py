@@ -6,6 +6,10 @@ empty message or "skipped" gets no row at all), `<error>` kept apart from `<fail
 `<properties>` (cluster, provider, durations...) that TestGrid reads as metrics and name elements.
 The junit-xml library renders the suite; it has no per-case properties, so those are added to the
 rendered tree with xml.etree. Written atomically, so a crash never leaves half a file.
+
+Reading a JUnit for its verdict streams it through expat with element handlers only: no tree and no text
+is kept, so a 200 MB file (or one 150 MB <system-out>) costs a few MB, and nesting deeper than
+MAX_DEPTH stops the parse with a problem instead of a RecursionError.
 """
 
 from __future__ import annotations
@@ -16,13 +20,17 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from xml.parsers import expat
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
+from upload import lint
 from upload.errors import ConfigError
+from upload.layout import MAX_JUNIT_DEPTH as MAX_DEPTH
 
 OUTCOMES = ("passed", "failed", "error", "skipped")
 JUNIT_FILE = "junit_01.xml"
+READ_CHUNK = 1 << 18
 
 
 @dataclass
@@ -116,3 +124,67 @@ def write_junit(path: Path, suite_name: str, cases: Iterable[CaseResult]) -> Pat
         out.write(data)
     os.replace(tmp, path)
     return path
+
+
+@dataclass
+class JunitSummary:
+    """What a JUnit file says for the verdict: how many cases, how many failed or errored, and why it
+    could not be read to the end (then the verdict is FAILURE: an unreadable result is not a pass)."""
+
+    cases: int = 0
+    failed: int = 0
+    problem: str | None = None
+
+    @property
+    def verdict(self) -> str:
+        return "FAILURE" if self.failed or self.problem else "SUCCESS"
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def junit_summary(path: Path, max_depth: int = MAX_DEPTH) -> JunitSummary:
+    """Count cases and failures of one JUnit file in bounded memory (streamed, nothing kept)."""
+    summary = JunitSummary()
+    depth = 0
+
+    def start(tag: str, _attrs: object) -> None:
+        nonlocal depth
+        depth += 1
+        if depth > max_depth:
+            raise _TooDeep
+        if tag == "testcase":
+            summary.cases += 1
+        elif tag in ("failure", "error"):
+            summary.failed += 1
+
+    def end(_tag: str) -> None:
+        nonlocal depth
+        depth -= 1
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    try:
+        with Path(path).open("rb") as source:
+            while chunk := source.read(READ_CHUNK):
+                parser.Parse(chunk, False)
+            parser.Parse(b"", True)
+    except _TooDeep:
+        summary.problem = f"nested more than {max_depth} elements deep"
+    except expat.ExpatError as err:
+        summary.problem = f"does not parse as XML ({expat.ErrorString(err.code)}: line {err.lineno})"
+    except OSError as err:
+        summary.problem = f"cannot read: {err.strerror or err}"
+    return summary
+
+
+def artifacts_verdict(artifacts_dir: Path) -> str:
+    """FAILURE when any junit*.xml the upload would publish has a failed or errored case, or cannot be
+    read to the end; else SUCCESS. Files the upload refuses (links out of the folder...) do not count."""
+    files, _findings = lint.plan_artifacts(Path(artifacts_dir))
+    for relative, path in files:
+        if lint.is_junit_name(relative.rsplit("/", 1)[-1]) and junit_summary(path).verdict == "FAILURE":
+            return "FAILURE"
+    return "SUCCESS"

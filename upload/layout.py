@@ -8,23 +8,32 @@ writer and for the linter alike (spec §2, §3, §10).
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from upload import names
 from upload.errors import ConfigError
 
 RESULTS = ("SUCCESS", "FAILURE", "ABORTED")
 JOB_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-BUILD_ID_RE = re.compile(r"^[1-9][0-9]{0,19}$")
-UINT64_MAX = 2**64 - 1
+BUILD_ID_RE = re.compile(r"^[1-9][0-9]*$")
+# JSON readers (JavaScript, Go's float64 paths) hold integers exactly only up to 2^53-1; a larger id
+# would sort wrong or collide, and once in latest-build.txt it would refuse every normal id after it.
+MAX_BUILD_ID = 2**53 - 1
+# A start further ahead than this is a wrong clock or a wrong --started, never a real run.
+MAX_START_AHEAD_SECONDS = 86400
 JUNIT_NAME_RE = re.compile(r"^junit.*\.xml$")
+# Deeper JUnit nesting is a finding (real suites nest a handful of levels); readers recursing on it crash.
+MAX_JUNIT_DEPTH = 100
 
 STARTED = "started.json"
 FINISHED = "finished.json"
 BUILD_LOG = "build-log.txt"
 ARTIFACTS = "artifacts"
 LATEST_BUILD = "latest-build.txt"
+RESET_COMMAND = "fedtest reset-latest --results <results> --job <job>"
 
 
 def check_job_name(job: str) -> str:
@@ -40,19 +49,35 @@ def check_job_name(job: str) -> str:
 
 
 def check_build_id(build: str) -> str:
-    """Deck lists only build directories that parse as uint64; Kettle stores int(build)."""
+    """Deck lists only build directories that parse as an integer; readers hold ids up to 2^53-1 exactly."""
     text = str(build).strip()
-    if not BUILD_ID_RE.match(text) or int(text) > UINT64_MAX:
+    if not BUILD_ID_RE.fullmatch(text):
         raise ConfigError(
             f"build id {build!r} is not a positive integer",
             "pass --build-id with digits only (e.g. the Jenkins BUILD_NUMBER or Unix start seconds)",
         )
+    if len(text) > 16 or int(text) > MAX_BUILD_ID:
+        raise ConfigError(
+            f"build id {text} is above 2^53-1 ({MAX_BUILD_ID}), the largest integer JSON readers hold exactly",
+            "pass a smaller --build-id (e.g. the Jenkins BUILD_NUMBER or Unix start seconds)",
+        )
     return text
 
 
+def check_start_time(timestamp: int, now: float | None = None) -> int:
+    """A start more than a day ahead would make its id (Unix seconds) outrank every real run's."""
+    now = time.time() if now is None else now
+    if timestamp > now + MAX_START_AHEAD_SECONDS:
+        raise ConfigError(
+            f"start time {timestamp} is more than a day in the future (now {int(now)})",
+            "pass --started as Unix seconds of the real start, or leave it out",
+        )
+    return timestamp
+
+
 def choose_build_id(explicit: str | None, env: Mapping[str, str], start_seconds: int) -> str:
-    """--build-id wins; else Jenkins BUILD_NUMBER; else the run's Unix start seconds."""
-    if explicit:
+    """--build-id wins (an empty one is refused); else Jenkins BUILD_NUMBER; else the start's Unix seconds."""
+    if explicit is not None:
         return check_build_id(explicit)
     if env.get("BUILD_NUMBER"):
         try:
@@ -62,10 +87,10 @@ def choose_build_id(explicit: str | None, env: Mapping[str, str], start_seconds:
                 f"BUILD_NUMBER={env['BUILD_NUMBER']!r} is not a positive integer",
                 "unset it or pass --build-id",
             ) from err
-    return check_build_id(str(int(start_seconds)))
+    return check_build_id(str(check_start_time(int(start_seconds))))
 
 
-def check_newer_than_latest(build: str, latest: str | None) -> None:
+def check_newer_than_latest(build: str, latest: str | None, recovery_hint: str | None = None) -> None:
     """TestGrid only picks up builds that sort after the newest it has seen: ids must increase."""
     if latest is None or not latest.strip():
         return
@@ -73,9 +98,11 @@ def check_newer_than_latest(build: str, latest: str | None) -> None:
     if not latest.isdigit():
         return  # a foreign latest-build.txt we cannot compare with; the write-once claim still guards us
     if int(build) <= int(latest):
+        above = f"use a build id above {latest}, or " if int(latest) < MAX_BUILD_ID else ""
         raise ConfigError(
-            f"build id {build} is not greater than the job's latest build {latest}",
-            f"use a build id above {latest} (TestGrid never shows a build whose id sorts before the latest)",
+            f"build id {build} is not greater than the job's latest build {latest} "
+            "(TestGrid never shows a build whose id sorts before the latest)",
+            f"{above}if latest-build.txt is wrong, run `{recovery_hint or RESET_COMMAND}`",
         )
 
 
@@ -123,11 +150,12 @@ class BuildLocation:
         return f"{self.job_prefix}/{LATEST_BUILD}"
 
     def artifact(self, relative: str) -> str:
-        """The object name of an artifact; `relative` uses '/' and may not climb out of artifacts/."""
-        parts = [p for p in relative.replace("\\", "/").split("/") if p not in ("", ".")]
-        if not parts or ".." in parts:
-            raise ConfigError(f"bad artifact path {relative!r}", "use a relative path inside artifacts/")
-        return f"{self.build_prefix}/{ARTIFACTS}/{'/'.join(parts)}"
+        """The object name of an artifact: `relative` joins its folders with '/' and follows upload.names
+        (lint.plan_artifacts refuses other names with a finding first, so this never raises in a run)."""
+        name, problem = names.artifact_name(relative.split("/"), reserved=())
+        if name is None:
+            raise ConfigError(f"bad artifact path {names.printable(relative)} ({problem})", "rename the file")
+        return f"{self.build_prefix}/{ARTIFACTS}/{name}"
 
 
 def content_type(name: str) -> str:
@@ -219,6 +247,8 @@ def started_document(
 ) -> dict[str, Any]:
     """started.json: `{"timestamp": int}` plus the optional node, repos (str->str) and repo-commit."""
     doc: dict[str, Any] = {"timestamp": timestamp}
+    if _is_int(timestamp):
+        check_start_time(timestamp)
     if node:
         doc["node"] = node
     if repos:

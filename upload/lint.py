@@ -3,12 +3,16 @@
 Findings are reported and fail the run's verdict; they never stop what exists from being uploaded.
 Checked: every JUnit parses, is UTF-8, is under 100 MB, lies directly in artifacts/ and is named
 junit*.xml; a `<testsuites>` or single `<testsuite>` root (several top-level suites without a wrapper
-lose all but the first, silently); no empty JUnit; named suites; skips and failures with messages;
-case names unique across files; started.json / finished.json types.
+lose all but the first, silently); no empty JUnit; suites nested at most MAX_JUNIT_DEPTH deep; named
+suites; skips and failures with messages; case names unique across files; started.json / finished.json
+types. plan_artifacts decides which files an upload publishes and under which names; each file it
+leaves out (links out of the folder, special or compressed files, names upload.names refuses) is a finding.
 """
 
 from __future__ import annotations
 
+import codecs
+import io
 import json
 import os
 import re
@@ -17,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from upload import layout
+from upload import layout, names, scrub
 
 MAX_JUNIT_BYTES = 100 * 1024 * 1024
 SNIFF_XML_BYTES = 10 * 1024 * 1024
@@ -51,23 +55,52 @@ class _Scan:
     unnamed_suites: int = 0
 
     @classmethod
-    def of(cls, root: ET.Element) -> _Scan:
-        """Walk the tree expat built in C: a Python call per case, not per element and text chunk."""
-        scan = cls(root.tag)
-        if root.tag in ("testsuites", "testsuite"):
-            scan._suite(root, [root.get("name", "")] if root.tag == "testsuite" else [])
+    def stream(cls, data: bytes) -> _Scan:
+        """Read the document as a stream (iterparse): each case is checked when it ends, then dropped, so
+        memory holds one case, not the tree. Suites nested deeper than MAX_JUNIT_DEPTH are a problem and
+        are not read; nothing recurses, so no depth can crash it."""
+        scan: _Scan | None = None
+        # One entry per open element: is it the root or a suite under the root's chain (a "walked" suite),
+        # and the row-name path of the suites down to it.
+        walked: list[bool] = []
+        paths: list[list[str]] = []
+        has_cases: list[bool] = []
+        elements: list[ET.Element] = []
+        too_deep = False
+        for event, element in ET.iterparse(io.BytesIO(data), events=("start", "end")):
+            if event == "start":
+                if scan is None:
+                    scan = cls(element.tag)
+                    is_walked = element.tag in ("testsuites", "testsuite")
+                    path = [element.get("name", "")] if element.tag == "testsuite" else []
+                else:
+                    is_walked = walked[-1] and element.tag == "testsuite"
+                    if is_walked and len(walked) >= layout.MAX_JUNIT_DEPTH:
+                        too_deep, is_walked = True, False
+                    path = [*paths[-1], element.get("name", "")] if is_walked else paths[-1]
+                walked.append(is_walked)
+                paths.append(path)
+                has_cases.append(False)
+                elements.append(element)
+                continue
+            own_cases, was_walked, _element, _path = has_cases.pop(), walked.pop(), elements.pop(), paths.pop()
+            if was_walked and element.tag == "testsuite" and own_cases and not element.get("name", "").strip():
+                scan.unnamed_suites += 1  # type: ignore[union-attr]
+            if not walked or not walked[-1]:
+                continue  # the root, or inside a case or a foreign element: its parent still needs it
+            if element.tag == "testcase":
+                has_cases[-1] = has_cases[-1] or elements[-1].tag == "testsuite"
+                scan._case(element, paths[-1])  # type: ignore[union-attr]
+            element.clear()
+            elements[-1].remove(element)  # the only child left: each one is removed as it ends
+        if scan is None:
+            raise ET.ParseError("no element found")
+        if too_deep:
+            scan.problems.append(
+                f"suites nested more than {layout.MAX_JUNIT_DEPTH} elements deep: the deeper ones are not read; "
+                "flatten them"
+            )
         return scan
-
-    def _suite(self, suite: ET.Element, path: list[str]) -> None:
-        has_cases = False
-        for child in suite:
-            if child.tag == "testsuite":
-                self._suite(child, [*path, child.get("name", "")])
-            elif child.tag == "testcase":
-                has_cases = has_cases or suite.tag == "testsuite"
-                self._case(child, path)
-        if has_cases and not suite.get("name", "").strip():
-            self.unnamed_suites += 1
 
     def _case(self, case: ET.Element, path: list[str]) -> None:
         name = case.get("name", "")
@@ -88,18 +121,30 @@ class _Scan:
                 self.problems.append(f"<{tag}> of {name!r} has no message: say what failed")
 
 
+def _first_bad_utf8(data: bytes, chunk: int = 1 << 20) -> int | None:
+    """Offset of the first byte that is not UTF-8, checked a chunk at a time (no copy of the whole file)."""
+    pos = 0
+    while pos < len(data):
+        final = pos + chunk >= len(data)
+        try:
+            _text, consumed = codecs.utf_8_decode(data[pos : pos + chunk], "strict", final)
+        except UnicodeDecodeError as err:
+            return pos + err.start
+        pos += consumed
+    return None
+
+
 def _scan(where: str, data: bytes) -> tuple[_Scan | None, list[Finding]]:
-    if not data.strip():
+    if not data or data.isspace():  # not strip(): that copies the whole file
         return None, [Finding(where, "empty JUnit file: TestGrid reads it as zero tests, silently")]
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        return None, [Finding(where, f"not UTF-8 (byte {err.start}): TestGrid marks the build malformed")]
+    bad = _first_bad_utf8(data)
+    if bad is not None:
+        return None, [Finding(where, f"not UTF-8 (byte {bad}): TestGrid marks the build malformed")]
     declared = _DECLARED_ENCODING.match(data)
     if declared and declared.group(1).decode("ascii", "replace").lower() not in ("utf-8", "utf8"):
         return None, [Finding(where, f"declares encoding {declared.group(1).decode()!r}: write UTF-8")]
     try:
-        return _Scan.of(ET.fromstring(data)), []
+        return _Scan.stream(data), []
     except ET.ParseError as err:
         if err.code == _JUNK_AFTER_ROOT and b"<testsuite" in data[data.find(b"</testsuite>") + 12 :]:
             problem = (
@@ -179,25 +224,102 @@ def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool =
     return findings
 
 
-def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, Path]]:
-    """(relative name, path) for every regular file under artifacts_dir, sorted.
+def plan_artifacts(
+    artifacts_dir: Path, exclude: Iterable[Path] = ()
+) -> tuple[list[tuple[str, Path]], list[Finding]]:
+    """What an upload of artifacts_dir publishes, decided once (before the build is claimed, if wanted):
+    (object name relative to artifacts/, file to read) sorted, and a finding for every file left out.
 
-    A folder that cannot be read raises OSError, or becomes a finding when `errors` is given: an
-    unreadable folder is never skipped silently.
+    Nothing outside the folder is ever read: a symlink leading out of it is not followed. A symlink to a
+    file inside is followed once (its content is uploaded under the link's name); a symlink to a folder
+    is not followed (its files are uploaded under their own names). Broken links, FIFOs, sockets and
+    devices are left out (reading a FIFO would block the job), and so are compressed files (gzip, zip,
+    xz...: the scrubber cannot see inside them). Names follow upload.names. Files and
+    folders under `exclude` are skipped silently (the build log, a results folder inside artifacts).
     """
+    root = Path(artifacts_dir)
+    real_root = root.resolve()
+    skip = [Path(p).resolve() for p in exclude]
+    files: list[tuple[str, Path]] = []
+    findings: list[Finding] = []
+    pending: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
+    while pending:
+        folder, parts = pending.pop()
+        try:
+            with os.scandir(folder) as entries:
+                listing = sorted(entries, key=lambda e: e.name)
+        except OSError as err:
+            findings.append(Finding(f"artifacts/{names.printable(parts)}", f"cannot read: {err.strerror or err}"))
+            continue
+        for entry in listing:
+            relative = (*parts, entry.name)
+            where = f"artifacts/{names.printable(relative)}"
+            real = real_root.joinpath(*relative)
+            if entry.is_symlink():
+                real = Path(entry.path).resolve()
+                problem = _link_problem(real, real_root)
+                if problem:
+                    findings.append(Finding(where, problem))
+                    continue
+            elif entry.is_dir(follow_symlinks=False):
+                if real not in skip:
+                    pending.append((Path(entry.path), relative))
+                continue
+            elif not entry.is_file(follow_symlinks=False):
+                findings.append(Finding(where, "not a regular file (FIFO, socket or device): not uploaded"))
+                continue
+            if any(real == s or real.is_relative_to(s) for s in skip):
+                continue
+            name, problem = names.artifact_name(relative)
+            if name is None:
+                findings.append(Finding(where, f"{problem}: not uploaded; rename it"))
+                continue
+            problem = _opaque_problem(real)
+            if problem:
+                findings.append(Finding(where, problem))
+                continue
+            files.append((name, real))
+    return sorted(files), findings
 
-    def failed(err: OSError) -> None:
-        if errors is None:
-            raise err
-        errors.append(Finding(str(err.filename), f"cannot read: {err.strerror or err}"))
 
-    found = []
-    for folder, _dirs, names in os.walk(artifacts_dir, onerror=failed):
-        for name in names:
-            path = Path(folder, name)
-            if path.is_file():
-                found.append((path.relative_to(artifacts_dir).as_posix(), path))
-    return sorted(found)
+def _opaque_problem(path: Path) -> str | None:
+    """Compressed files are not uploaded: the scrubber cannot see the secrets they may hold."""
+    try:
+        with path.open("rb") as source:
+            kind = scrub.opaque_format(source.read(8))
+    except OSError as err:
+        return f"cannot read: {err.strerror or err}"
+    if kind is None:
+        return None
+    return f"{kind}-compressed, so secrets in it cannot be scrubbed: not uploaded; put it in uncompressed"
+
+
+def _link_problem(target: Path, real_root: Path) -> str | None:
+    if not target.is_relative_to(real_root):
+        return f"symlink to {names.printable(str(target))}, outside the artifacts folder: not followed, not uploaded"
+    if target.is_dir():
+        return "symlink to a folder: not followed (the folder's files are uploaded under their own names)"
+    if not target.exists():
+        return "broken symlink: not uploaded"
+    if not target.is_file():
+        return "symlink to something that is not a regular file: not uploaded"
+    return None
+
+
+def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, Path]]:
+    """(object name relative to artifacts/, path) for every file plan_artifacts publishes, sorted.
+
+    A folder that cannot be read raises OSError, or becomes a finding when `errors` is given (with every
+    other file left out): an unreadable folder is never skipped silently.
+    """
+    files, findings = plan_artifacts(artifacts_dir)
+    if errors is not None:
+        errors += findings
+        return files
+    unreadable = next((f for f in findings if f.problem.startswith("cannot read")), None)
+    if unreadable is not None:
+        raise OSError(13, unreadable.problem.removeprefix("cannot read: "), unreadable.where)
+    return files
 
 
 def _document(where: str, path: Path) -> tuple[object, list[Finding]]:
@@ -240,7 +362,8 @@ def lint_build(build_dir: Path) -> list[Finding]:
     findings += lint_documents(started, finished)
     artifacts = build_dir / layout.ARTIFACTS
     if artifacts.is_dir():
-        findings += lint_artifact_files(artifact_files(artifacts))
+        files, found = plan_artifacts(artifacts)
+        findings += found + lint_artifact_files(files)
     stray = [p.name for p in build_dir.iterdir() if p.is_file() and is_junit_name(p.name)]
     findings += [
         Finding(name, "JUnit outside artifacts/: Kettle and Spyglass do not read it") for name in stray
@@ -252,4 +375,5 @@ def lint_path(path: Path) -> list[Finding]:
     """A build folder (has started.json or artifacts/) or a bare artifacts folder of JUnit files."""
     if (path / layout.STARTED).exists() or (path / layout.ARTIFACTS).is_dir():
         return lint_build(path)
-    return lint_artifact_files(artifact_files(path))
+    files, found = plan_artifacts(path)
+    return found + lint_artifact_files(files)

@@ -30,7 +30,8 @@ from urllib.parse import urlparse
 from fedtest.errors import one_line
 from upload import layout, lint
 from upload.errors import ConfigError, DuplicateBuild, SinkError
-from upload.scrub import Scrubber, ScrubReport
+from upload.latest import LatestBuildUnusable, read_latest, reset_command
+from upload.scrub import SECRET_NAME_RE, Scrubber, ScrubReport
 from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
 
 LINT_REPORT = "fedtest-lint.txt"
@@ -187,7 +188,8 @@ class BuildRecord:
         )
         sink = sink or target.sink(sink_deadline)
         url = f"{target.url}/{build}"
-        layout.check_newer_than_latest(build, sink.read_text(location.latest_build))
+        recovery = reset_command(target)
+        layout.check_newer_than_latest(build, read_latest(sink, location.latest_build, recovery), recovery)
         try:
             sink.create(location.started, _json_bytes(started), "application/json")
         except ObjectExists as err:
@@ -267,7 +269,12 @@ class BuildRecord:
         if budget_seconds is not None:
             self.sink.set_budget(budget_seconds)
         report = PublishReport(url=self.url, result=result)
-        meta = {k: str(v) for k, v in (metadata or {}).items()}
+        # --metadata api-token=... is a secret like a *TOKEN* environment variable: redacted everywhere.
+        self.scrubber.add_values(str(v) for k, v in (metadata or {}).items() if SECRET_NAME_RE.search(str(k)))
+        meta = {}
+        for key, value in (metadata or {}).items():  # --metadata values are public too: scrub them
+            meta[key], found = self.scrubber.scrub_text(str(value))
+            report.scrub.redacted += found
         try:
             self._publish(report, artifacts_dir, build_log, stop)
         except Exception as err:  # never a build without finished.json
@@ -372,7 +379,7 @@ class BuildRecord:
     def _artifact_files(
         self, artifacts_dir: Path | None, build_log: Path | None
     ) -> tuple[list[tuple[str, Path]], list[lint.Finding]]:
-        """Every file under artifacts_dir except the build log and results this folder sink holds."""
+        """What lint.plan_artifacts publishes, less the build log and results this folder sink holds."""
         if artifacts_dir is None:
             return [], []
         artifacts_dir = Path(artifacts_dir)
@@ -380,25 +387,18 @@ class BuildRecord:
             return [], [
                 lint.Finding(str(artifacts_dir), "artifacts folder missing: nothing but the log uploaded")
             ]
-        skip = []
         results_root = self.sink.local_path(self.location.job_prefix.split("/", 1)[0])
-        if results_root is not None:
-            skip.append(results_root.resolve())
-        log_path = build_log.resolve() if build_log is not None else None
-        files: list[tuple[str, Path]] = []
-        unreadable: list[lint.Finding] = []
-        for rel, path in lint.artifact_files(artifacts_dir, unreadable):
-            resolved = path.resolve()
-            if resolved == log_path or any(resolved.is_relative_to(s) for s in skip):
-                continue
-            files.append((rel, path))
-        return files, unreadable
+        exclude = [p for p in (results_root, build_log) if p is not None]
+        return lint.plan_artifacts(artifacts_dir, exclude)
 
     def _advance_latest(self) -> None:
-        """latest-build.txt last, and never backwards (a newer build may have finished meanwhile)."""
-        current = self.sink.read_text(self.location.latest_build)
-        current = (current or "").strip()
-        if current.isdigit() and int(current) > int(self.build_id):
+        """latest-build.txt last, and never backwards (a newer build may have finished meanwhile).
+        One broken since this build was claimed is replaced: this build is complete, so it is a valid latest."""
+        try:
+            current = read_latest(self.sink, self.location.latest_build, "")
+        except LatestBuildUnusable:
+            current = None
+        if current is not None and int(current) > int(self.build_id):
             return
         self.sink.replace(self.location.latest_build, f"{self.build_id}\n".encode(), "text/plain", NO_CACHE)
 

@@ -77,10 +77,12 @@ class LocalSink(Sink):
             return self._path(key).read_text(encoding="utf-8")
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError) as err:
+        except OSError as err:
             raise SinkError(
                 f"cannot read {self._path(key)}: {err.strerror or err}", "check the folder"
             ) from err
+        except UnicodeDecodeError as err:  # has no strerror: reading it was an AttributeError
+            raise SinkError(f"{self._path(key)} is not UTF-8 text (byte {err.start})", "check the folder") from err
 
     def _staged(self, target: Path, data: Data) -> Path:
         """Write the bytes next to the target first, so a crash never leaves half an object."""

@@ -31,7 +31,7 @@ def test_bad_job_names(job):
         layout.check_job_name(job)
 
 
-@pytest.mark.parametrize("build", ["", "abc", "12a", "-1", "0", "007", "1.5", "9" * 21, " "])
+@pytest.mark.parametrize("build", ["", "abc", "12a", "-1", "0", "007", "1.5", "²", " "])
 def test_bad_build_ids(build):
     with pytest.raises(ConfigError, match="not a positive integer"):
         layout.check_build_id(build)

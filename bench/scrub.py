@@ -1,0 +1,106 @@
+"""Scrubber benchmark: throughput on a realistic log, and a 1 MB single line against the same bytes in lines.
+
+Target (exit 1 when missed): scrubbing one 1 MB line costs at most 2x what the same bytes cost in
+100-character lines, for every content below. Throughput on a 40 MB console log is printed (it depends
+on the machine and its load, so it is stated, not a target).
+
+    PYTHONPATH=$PWD python bench/scrub.py [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import random
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from upload.scrub import Scrubber
+
+MB = 1_000_000
+MAX_RATIO = 2.0
+ENV = {"AZURE_CLIENT_SECRET": "Qz8~abcdefghijkl", "GITHUB_TOKEN": "ghp_0123456789abcdef", "DB_PASSWORD": "hunter2-x"}
+
+
+def base64_text(rng: random.Random) -> bytes:
+    """Base64-like bytes: the content that took minutes in one line before."""
+    return base64.b64encode(rng.randbytes(MB))[:MB]
+
+
+def keyword_text(rng: random.Random) -> bytes:
+    """Words that look like credentials everywhere: every keyword makes the scrubber look closer."""
+    words = [b"token", b"key=v", b"api_key=abcdef0123", b"Bearer abcdefgh1234", b"password", b"x", b"secret"]
+    out = bytearray()
+    while len(out) < MB:
+        out += rng.choice(words) + b" "
+    return bytes(out[:MB])
+
+
+def console_log(rng: random.Random, size: int) -> bytes:
+    """A console log: ordinary lines, now and then a credential or a secret value."""
+    lines = [
+        b"2026-11-22T03:00:00Z INFO waiting for pod/runner-1 in namespace fedtest-r1 to be Running",
+        b"PASSED e2e/test_runner_pods.py::test_checkout[c1]",
+        b"    token: eyJhbGciOiJSUzI1NiIsImtpZCI6IiJ9.payload",
+        b"export AZURE_CLIENT_SECRET=Qz8~abcdefghijkl",
+        b"curl -H 'Authorization: Bearer abc.def-ghi_jkl' https://10.0.0.1:6443/api",
+        b"kubectl get pods -A -o wide --request-timeout=30s",
+    ]
+    weights = [60, 30, 1, 1, 1, 7]
+    out = bytearray()
+    while len(out) < size:
+        out += rng.choices(lines, weights)[0] + b"\n"
+    return bytes(out)
+
+
+def in_lines(data: bytes, width: int = 100) -> bytes:
+    """The same bytes, a newline every `width` bytes (replacing a byte, so the size stays)."""
+    out = bytearray(data)
+    out[width - 1 :: width] = b"\n" * len(out[width - 1 :: width])
+    return bytes(out)
+
+
+def best_seconds(scrub: Callable[[bytes], object], inputs: list[bytes], rounds: int) -> list[float]:
+    """The best time of each input, measured in turns (so a busy moment hits them alike)."""
+    best = [float("inf")] * len(inputs)
+    for _ in range(rounds):
+        for index, data in enumerate(inputs):
+            began = time.perf_counter()
+            scrub(data)
+            best[index] = min(best[index], time.perf_counter() - began)
+    return best
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    rng = random.Random(1)
+    scrubber = Scrubber(ENV)
+    missed = []
+    for name, make in (("base64", base64_text), ("keywords", keyword_text)):
+        line = make(rng).replace(b"\n", b" ")
+        one_line, short = best_seconds(scrubber.scrub, [line, in_lines(line)], args.rounds)
+        ratio = one_line / short
+        print(
+            f"{name}: 1 MB in one line {one_line * 1000:.1f} ms ({MB / one_line / 1e6:.1f} MB/s), "
+            f"in 100-byte lines {short * 1000:.1f} ms: ratio {ratio:.2f} (target <= {MAX_RATIO})"
+        )
+        if ratio > MAX_RATIO:
+            missed.append(f"{name} ratio {ratio:.2f}")
+    log = console_log(rng, 40 * MB)
+    [seconds] = best_seconds(scrubber.scrub, [log], max(1, args.rounds // 2))
+    throughput = len(log) / seconds / 1e6
+    print(f"console log: {len(log) / 1e6:.0f} MB in {seconds:.2f} s: {throughput:.0f} MB/s")
+    if missed:
+        print("missed: " + "; ".join(missed))
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
