@@ -142,10 +142,11 @@ def _publish(args: argparse.Namespace) -> int:
     log = _log_file(args.log)
     metadata = _metadata(args.metadata)
     deadline = _deadline(args.results_deadline)
-    try:  # what gets published is decided now: an unreadable subfolder fails before anything is written
-        lint.plan_artifacts(artifacts)
-    except OSError as err:
-        raise ConfigError(f"cannot read {err.filename}: {err.strerror}", "fix its permissions") from err
+    # What gets published is decided now: an unreadable subfolder fails before anything is written.
+    _files, findings = lint.plan_artifacts(artifacts)
+    unreadable = [f for f in findings if f.problem.startswith("cannot read")]
+    if unreadable:
+        raise ConfigError(f"{unreadable[0]} (under {artifacts})", "fix its permissions")
     result = artifacts_verdict(artifacts) if args.result == "auto" else args.result
     started = args.started if args.started is not None else int(time.time())
     if started <= 0:

@@ -109,7 +109,7 @@ def test_the_same_build_twice_is_refused_before_anything_runs(pytester, kube_ab,
     assert kube.clusters["a"].requests_to("/readyz") == readyz_before, "no cluster was brought up"
 
 
-@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+@pytest.mark.parametrize("workers", [[], ["-n", "2", "--dist", "loadfile"]], ids=["serial", "xdist"])
 def test_sigterm_mid_run_tears_down_and_publishes_aborted(pytester, kube_ab, tmp_path, monkeypatch, workers):
     kube, kubeconfig = kube_ab
     pytester.makepyfile(test_suite=ABORTING_SUITE)
