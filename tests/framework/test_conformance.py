@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from e2e.framework import conformance_pod as shapes
 from e2e.framework import conformance_report as report
 from e2e.framework import kube
-from e2e.framework.conformance import ConformanceResult, ConformanceSettings, run_conformance
+from e2e.framework.conformance import ConformanceResult, ConformanceSettings, conformance_metadata, run_conformance
 from providers.base import Cluster
 from tests.framework.conftest import Clusters
 from tests.standins.conformance_kubelet import Behaviour, FakeConformanceKubelet, Spec, Suite
@@ -308,3 +309,16 @@ at x.go:1</failure><system-err>STEP: one</system-err></testcase>
     assert (got["a"].outcome, got["a"].seconds) == ("passed", 1.5)
     assert (got["c"].outcome, got["c"].message, got["c"].stdout) == ("failed", "[FAILED] boom", "STEP: one")
     assert (got["d"].outcome, got["d"].message) == ("error", "panicked")
+
+
+def test_the_dashboard_headers_name_metadata_the_tester_writes(tmp_path: Path) -> None:
+    config = yaml.safe_load((Path(__file__).parents[2] / "dashboard_config" / "fedtest.yaml").read_text())
+    headers = {h["configuration_value"] for g in config["test_groups"] for h in g["column_header"]}
+    results = [ConformanceResult("east", 1.0, image="registry.k8s.io/conformance:v1.31.2", passed=3),
+               ConformanceResult("west", 1.0, image="registry.k8s.io/conformance:v1.30.4", failed=1),
+               ConformanceResult("north", 1.0, error="container conformance cannot start: ImagePullBackOff")]
+    metadata = conformance_metadata(results)
+    assert {h for h in headers if h.startswith("conformance")} <= set(metadata)
+    assert metadata == {"conformance-image": "registry.k8s.io/conformance:v1.30.4,registry.k8s.io/conformance:v1.31.2",
+                        "conformance": "east=passed,west=failed,north=error"}
+    assert conformance_metadata([]) == {}
