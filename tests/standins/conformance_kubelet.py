@@ -13,10 +13,8 @@ Failure modes: an image that cannot be pulled, a pod that is never scheduled, a 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import re
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -26,11 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, watch
-from kubernetes.client.rest import ApiException
+from kubernetes import client
 
 from tests.standins.kube import KubeStandIn
-from tests.standins.kubelet import PodLog
+from tests.standins.kubelet import FakeKubelet, PodLog, _now, _status
 
 TOTAL_SPECS = 7407
 
@@ -60,15 +57,6 @@ class Behaviour:
     seen_pods: list[dict[str, Any]] = field(default_factory=list)  # every pod this kubelet ran, as created
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _state(name: str, image: str, state: dict[str, Any]) -> dict[str, Any]:
-    return {"name": name, "image": image, "imageID": "", "ready": "running" in state, "restartCount": 0,
-            "started": "running" in state, "state": state}
-
-
 def select(specs: list[Spec], focus: str, skip: str) -> list[Spec]:
     return [s for s in specs if re.search(focus or ".", s.name) and not (skip and re.search(skip, s.name))]
 
@@ -96,60 +84,16 @@ def ginkgo_junit(specs: list[Spec], selected: list[Spec], dry_run: bool) -> byte
     return ET.tostring(root, encoding="utf-8", xml_declaration=True)
 
 
-class FakeConformanceKubelet:
-    """`with FakeConformanceKubelet(kube, "east", api, suite) as kubelet:`; conformance pods then run."""
+class FakeConformanceKubelet(FakeKubelet):
+    """`with FakeConformanceKubelet(kube, "east", api, suite) as kubelet:`; conformance pods then run.
+
+    FakeKubelet's pod watch, status patches and clean-up; what a pod does is this class's own."""
 
     def __init__(self, kube: KubeStandIn, cluster: str, api: client.ApiClient, suite: Suite,
                  behaviour: Behaviour | None = None) -> None:
-        self.kube = kube
-        self.emulator = kube.clusters[cluster].emulator
-        self.core = client.CoreV1Api(api)
+        super().__init__(kube, cluster, api)
         self.suite = suite
         self.behaviour = behaviour or Behaviour()
-        self.root = Path(tempfile.mkdtemp(prefix="fake-conformance-"))
-        self.deleted: dict[str, threading.Event] = {}
-        self.workers: list[threading.Thread] = []
-        self._watch = watch.Watch()
-        self._thread = threading.Thread(target=self._loop, name="fake-conformance-kubelet", daemon=True)
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> FakeConformanceKubelet:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._watch.stop()
-        for event in self.deleted.values():
-            event.set()
-        for worker in self.workers:
-            worker.join(10)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-    def _loop(self) -> None:
-        try:
-            for event in self._watch.stream(self.core.list_pod_for_all_namespaces, deserialize=False,
-                                            _request_timeout=(5, 600)):
-                raw = event["object"]
-                key = f"{raw['metadata'].get('namespace')}/{raw['metadata']['name']}"
-                with self._lock:
-                    if event["type"] == "DELETED" or raw["metadata"].get("deletionTimestamp"):
-                        if key in self.deleted:
-                            self.deleted[key].set()
-                        continue
-                    if key in self.deleted or (raw.get("status") or {}).get("phase"):
-                        continue
-                    self.deleted[key] = threading.Event()
-                worker = threading.Thread(target=self._run, args=(raw, self.deleted[key]), daemon=True)
-                self.workers.append(worker)
-                worker.start()
-        except Exception:  # the stand-in shut down under the watch at the end of a test
-            return
-
-    # --- one pod ------------------------------------------------------------------------------------
-    def _patch(self, raw: dict[str, Any], status: dict[str, Any]) -> None:
-        with contextlib.suppress(ApiException):
-            self.core.patch_namespaced_pod_status(raw["metadata"]["name"], raw["metadata"]["namespace"],
-                                                  {"status": status})
 
     def _serve_log(self, raw: dict[str, Any], container: str, log: PodLog) -> None:
         meta = raw["metadata"]
@@ -158,7 +102,6 @@ class FakeConformanceKubelet:
 
     def _run(self, raw: dict[str, Any], deleted: threading.Event) -> None:
         runner, carrier = raw["spec"]["containers"]
-        images = {c["name"]: c["image"] for c in (runner, carrier)}
         self.behaviour.seen_pods.append(raw)
         self._patch(raw, {"phase": "Pending", "startTime": _now()})
         if self.behaviour.unschedulable:
@@ -170,8 +113,8 @@ class FakeConformanceKubelet:
             waiting = {"waiting": {"reason": self.behaviour.pull_error,
                                    "message": f'Back-off pulling image "{runner["image"]}"'}}
             self._patch(raw, {"phase": "Pending", "containerStatuses": [
-                _state(runner["name"], runner["image"], waiting),
-                _state(carrier["name"], carrier["image"], {"running": {"startedAt": _now()}})]})
+                _status(runner, waiting),
+                _status(carrier, {"running": {"startedAt": _now()}})]})
             return
         results = Path(tempfile.mkdtemp(dir=self.root))
         env = {e["name"]: e.get("value", "") for e in runner.get("env", [])}
@@ -181,7 +124,7 @@ class FakeConformanceKubelet:
         proc = self._start_carrier(carrier, results, carrier_log)
         running = {"running": {"startedAt": _now()}}
         self._patch(raw, {"phase": "Running", "containerStatuses": [
-            _state(name, image, running) for name, image in images.items()]})
+            _status(c, running) for c in (runner, carrier)]})
         code = self._play_suite(env, results, suite_log, deleted)
         if code is None:
             carrier_log.done.set()
@@ -191,15 +134,15 @@ class FakeConformanceKubelet:
         done = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
                                "finishedAt": _now()}}
         self._patch(raw, {"phase": "Running", "containerStatuses": [
-            _state(runner["name"], runner["image"], done), _state(carrier["name"], carrier["image"], running)]})
+            _status(runner, done), _status(carrier, running)]})
         carrier_code = self._wait(proc, deleted)
         if carrier_code is None:
             return
         carried = {"terminated": {"exitCode": carrier_code, "reason": "Completed" if carrier_code == 0 else "Error",
                                   "finishedAt": _now()}}
         self._patch(raw, {"phase": "Succeeded" if code == 0 and carrier_code == 0 else "Failed",
-                          "containerStatuses": [_state(runner["name"], runner["image"], done),
-                                                _state(carrier["name"], carrier["image"], carried)]})
+                          "containerStatuses": [_status(runner, done),
+                                                _status(carrier, carried)]})
 
     def _start_carrier(self, carrier: dict[str, Any], results: Path, log: PodLog) -> subprocess.Popen[bytes]:
         mount = carrier["volumeMounts"][0]["mountPath"]
