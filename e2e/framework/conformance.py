@@ -30,7 +30,6 @@ from e2e.framework.conformance_follow import Follower, Stopped
 from e2e.framework.conformance_pod import DEFAULT_FOCUS, ConformanceError, Names, PodPlan
 from e2e.framework.session import mirrored
 from providers.base import Cluster
-from providers.clusterset import PhaseResult
 
 CLEANUP_SECONDS = 120.0  # kept from the deadline for deleting what the tester created
 
@@ -91,10 +90,14 @@ class ConformanceResult:
         return (f"conformance {self.cluster}: {verdict}, {self.passed} passed, {self.failed} failed, "
                 f"{self.skipped} skipped ({self.seconds:.0f}s)")
 
-    def phase_result(self) -> PhaseResult:
-        """The infra case of the tester (its tests are in `junit`): failed only when the tester failed."""
-        props = {"cluster": self.cluster, "image": self.image}
-        return PhaseResult(f"Conformance: {self.cluster}", self.seconds, self.error, properties=props)
+    @property
+    def case_name(self) -> str:
+        """The infra case of the tester itself; it fails only when `error` is set (tests are in `junit`)."""
+        return f"Conformance: {self.cluster}"
+
+    @property
+    def properties(self) -> dict[str, str]:
+        return {"cluster": self.cluster, "image": self.image}
 
 
 def conformance_image(api: client.ApiClient, settings: ConformanceSettings) -> str:
