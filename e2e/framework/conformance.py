@@ -12,8 +12,10 @@ and abort. A tester that cannot set up or finish says so in `error` (an infra ca
 from __future__ import annotations
 
 import math
+import re
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,12 +55,17 @@ class ConformanceSettings:
     run_id: str = ""
 
     def validate(self) -> None:
+        """Bad options as one line naming the option and the fix (call it where options are read, too)."""
         if self.parallel < 1:
-            raise ConformanceError(f"--conformance-parallel {self.parallel} is not a process count: "
-                                        "pass 1 or more")
+            raise ConformanceError(f"--conformance-parallel {self.parallel} is not a process count: pass 1 or more")
         if self.timeout <= 0:
-            raise ConformanceError(f"--conformance-timeout {self.timeout} is not a duration: "
-                                        "pass seconds above 0")
+            raise ConformanceError(f"--conformance-timeout {self.timeout} is not a duration: pass seconds above 0")
+        for option, pattern in (("--conformance-focus", self.focus), ("--conformance-skip", self.skip)):
+            try:
+                re.compile(pattern)
+            except re.error as err:
+                raise ConformanceError(f"{option} {pattern!r} is not a regular expression ({err}): "
+                                       r"escape brackets as in \[Conformance\]") from None
 
 
 @dataclass
@@ -118,6 +125,17 @@ def run_conformance(cluster: Cluster, settings: ConformanceSettings, artifacts: 
     result = tester.run()
     log(result.line())
     return result
+
+
+def run_on_clusters(clusters: Sequence[Cluster], settings: ConformanceSettings, artifacts: Path, *,
+                    deadline_seconds: float, stop: threading.Event,
+                    log: Callable[[str], None]) -> list[ConformanceResult]:
+    """run_conformance in every cluster at once; results in the clusters' order."""
+    if not clusters:
+        return []
+    with ThreadPoolExecutor(max_workers=len(clusters), thread_name_prefix="conformance") as pool:
+        return list(pool.map(lambda c: run_conformance(c, settings, artifacts, deadline_seconds=deadline_seconds,
+                                                       stop=stop, log=log), clusters))
 
 
 class _Tester:

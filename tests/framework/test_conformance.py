@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -19,7 +20,13 @@ from kubernetes import client
 from e2e.framework import conformance_pod as shapes
 from e2e.framework import conformance_report as report
 from e2e.framework import kube
-from e2e.framework.conformance import ConformanceResult, ConformanceSettings, conformance_metadata, run_conformance
+from e2e.framework.conformance import (
+    ConformanceResult,
+    ConformanceSettings,
+    conformance_metadata,
+    run_conformance,
+    run_on_clusters,
+)
 from providers.base import Cluster
 from tests.framework.conftest import Clusters
 from tests.standins.conformance_kubelet import Behaviour, FakeConformanceKubelet, Spec, Suite
@@ -164,9 +171,13 @@ def test_failing_tests_are_test_failures_not_a_tester_error(standins: Clusters, 
 
 
 def test_clusters_in_parallel_get_their_own_rows(standins: Clusters, tmp_path: Path) -> None:
-    with fake_kubelet(standins, Suite(SPECS)), fake_kubelet(standins, Suite([*SPECS, FAILING]), name="west"), \
-            ThreadPoolExecutor(2) as pool:
-        east, west = pool.map(lambda name: run(tmp_path, name=name), ["east", "west"])
+    lines: list[str] = []
+    with fake_kubelet(standins, Suite(SPECS)), fake_kubelet(standins, Suite([*SPECS, FAILING]), name="west"):
+        east, west = run_on_clusters([cluster(tmp_path, "east"), cluster(tmp_path, "west")], ConformanceSettings(),
+                                     tmp_path / "artifacts", deadline_seconds=60, stop=threading.Event(),
+                                     log=lines.append)
+    assert (east.cluster, west.cluster) == ("east", "west")
+    assert {line.split(":")[0] for line in lines} == {"conformance east", "conformance west"}
     assert (east.ok, west.ok, west.failed) == (True, False, 1)
     east_names, west_names = set(cases(east.junit)), set(cases(west.junit))
     assert not east_names & west_names
@@ -321,3 +332,18 @@ def test_the_dashboard_headers_name_metadata_the_tester_writes(tmp_path: Path) -
     assert metadata == {"conformance-image": "registry.k8s.io/conformance:v1.30.4,registry.k8s.io/conformance:v1.31.2",
                         "conformance": "east=passed,west=failed,north=error"}
     assert conformance_metadata([]) == {}
+
+
+@pytest.mark.parametrize(("settings", "problem"), [
+    (ConformanceSettings(parallel=0), "--conformance-parallel 0 is not a process count: pass 1 or more"),
+    (ConformanceSettings(timeout=0), "--conformance-timeout 0 is not a duration: pass seconds above 0"),
+    (ConformanceSettings(focus="[Conformance"), "--conformance-focus '[Conformance' is not a regular expression"),
+    (ConformanceSettings(skip="(Serial"), "--conformance-skip '(Serial' is not a regular expression"),
+])
+def test_bad_options_are_one_line_and_create_nothing(standins: Clusters, tmp_path: Path,
+                                                     settings: ConformanceSettings, problem: str) -> None:
+    with pytest.raises(shapes.ConformanceError, match=re.escape(problem)):
+        settings.validate()
+    result = run(tmp_path, settings)
+    assert result.error.startswith(problem) and "\n" not in result.error
+    assert standins.requests("east") == []
