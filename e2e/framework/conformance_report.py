@@ -107,10 +107,12 @@ def upstream_cases(junit: bytes) -> list[CaseResult]:
         if outcome == "skipped" and message.lower() in ("", "skipped") and not details:
             continue
         output = "\n".join(filter(None, (_text(element.find("system-out")), _text(element.find("system-err")))))
+        if not message and details:
+            message = details.splitlines()[0]  # ginkgo often leaves the attribute empty
         cases.append(CaseResult(
             name=element.get("name", ""), classname=element.get("classname", ""),
             seconds=float(element.get("time") or 0), outcome=outcome,
-            message=(message or details.splitlines()[0] if details else message)[:500],
+            message=message[:500],
             details=details, stdout=output[-MAX_CASE_OUTPUT:],
         ))
     return cases
