@@ -61,6 +61,7 @@ def empty_dashboard(doc: Config) -> None:
 
 
 D = "dashboards[provider-fedtest-nightly]"
+C = "dashboards[provider-fedtest-conformance]"
 T = f"{D}.dashboard_tab[kind nightly]"
 G = "test_groups[e2e-kind-nightly]"
 CASES: dict[str, tuple[Callable[[Config], Any], list[str]]] = {
@@ -147,12 +148,12 @@ CASES: dict[str, tuple[Callable[[Config], Any], list[str]]] = {
     ),
     "column-header": (
         lambda doc: group(doc)["column_header"].append({"configuration_value": "node", "label": "node"}),
-        [f"{G}: column-header: column_header[2] must set exactly one of configuration_value, property, "
+        [f"{G}: column-header: column_header[3] must set exactly one of configuration_value, property, "
          "label"],
     ),
     "column-header-configuration-value": (
         lambda doc: group(doc)["column_header"].append({"property": "node"}),
-        [f"{G}: column-header-configuration-value: column_header[2] uses property; test-infra only accepts "
+        [f"{G}: column-header-configuration-value: column_header[3] uses property; test-infra only accepts "
          "configuration_value"],
     ),
     "unknown-key": (
@@ -172,17 +173,18 @@ CASES: dict[str, tuple[Callable[[Config], Any], list[str]]] = {
     ),
     "group-member-prefix": (
         lambda doc: doc["dashboard_groups"][0].update(name="provider-fed"),
-        ["dashboard_groups[provider-fed]: group-member-prefix: lists dashboard 'provider-fedtest-nightly', "
-         "which does not start with 'provider-fed-'"],
+        [f"dashboard_groups[provider-fed]: group-member-prefix: lists dashboard 'provider-fedtest-{name}', "
+         "which does not start with 'provider-fed-'" for name in ("nightly", "conformance")],
     ),
     "dashboard-one-group": (
         lambda doc: add_group(doc, "provider", "provider-fedtest-nightly"),
-        [f"{D}: dashboard-one-group: listed in several dashboard groups: provider-fedtest, provider"],
+        [f"{D}: dashboard-one-group: listed in several dashboard groups: provider-fedtest, provider",
+         f"{C}: group-membership: named 'provider-...' but not listed in dashboard group 'provider'"],
     ),
     "group-membership": (
         lambda doc: doc["dashboard_groups"][0].update(dashboard_names=[]),
-        [f"{D}: group-membership: named 'provider-fedtest-...' but not listed in dashboard group "
-         "'provider-fedtest'"],
+        [f"{dashboard}: group-membership: named 'provider-fedtest-...' but not listed in dashboard group "
+         "'provider-fedtest'" for dashboard in (D, C)],
     ),
     "alert-address": (
         lambda doc: alert_to(doc, "ci@fedtest.example, ci at fedtest"),

@@ -88,6 +88,23 @@ def test_builder_runs_tox_with_the_results_location(
     assert recorded(tmp_path) == [expected_run("gce", build_id="17")]
 
 
+@pytest.mark.parametrize(("params", "extra"), [
+    ({"FEDTEST_CONFORMANCE": "false"}, ()),
+    ({"FEDTEST_CONFORMANCE": "true", "FEDTEST_CONFORMANCE_FOCUS": "Simple pod should"},
+     ("--conformance", "--conformance-focus", "Simple pod should")),
+    ({"FEDTEST_CONFORMANCE": "true"}, ("--conformance", "--conformance-focus", r"\[Conformance\]")),
+])
+def test_the_conformance_parameters_become_run_options(
+    jobs: dict[str, ET.ElementTree], tmp_path: Path, params: dict[str, str], extra: tuple[str, ...]
+) -> None:
+    root = checkout(tmp_path)
+    script = write_script(tmp_path, builder(jobs, "kind"))
+    done = subprocess.run([str(script)], cwd=root, env=jenkins_env(tmp_path, **params), capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert recorded(tmp_path) == [expected_run("kind", build_id="17", extra=extra)]
+
+
 def test_post_build_step_calls_the_abort_upload(jobs: dict[str, ET.ElementTree], tmp_path: Path) -> None:
     root = checkout(tmp_path)
     (shell,) = [node.text or "" for node in jobs["e2e-azure-nightly"].findall(POST_BUILD_STEP + "//command")]

@@ -20,10 +20,11 @@ POST_BUILD_STEP = (
 BINDINGS = "./buildWrappers/org.jenkinsci.plugins.credentialsbinding.impl.SecretBuildWrapper/bindings/"
 
 
-def expected_run(provider: str, build_id: str = "$BUILD_NUMBER") -> list[str]:
+def expected_run(provider: str, build_id: str = "$BUILD_NUMBER", extra: tuple[str, ...] = ()) -> list[str]:
+    """The tox arguments; `extra` is what follows the deadline (in the script: the conformance options)."""
     job = f"e2e-{provider}-nightly"
     return ["-e", f"e2e-{provider}", "--", "--results", f"gs://{BUCKET}/logs/{job}", "--job", job,
-            "--build-id", build_id, "--deadline", "13800"]  # fmt: skip
+            "--build-id", build_id, "--deadline", "13800", *extra]  # fmt: skip
 
 
 def test_one_nightly_job_per_provider(jobs: dict[str, ET.ElementTree]) -> None:
@@ -43,7 +44,7 @@ def test_timed_trigger_spreads_over_the_night(jobs: dict[str, ET.ElementTree], p
 def test_builder_runs_the_provider_tox_env(jobs: dict[str, ET.ElementTree], provider: str) -> None:
     shells = nightly_jobs.builder_shells(jobs[f"e2e-{provider}-nightly"])
     assert len(shells) == 1
-    assert nightly_jobs.tox_command(shells[0]) == ["./.ci/tox", *expected_run(provider)]
+    assert nightly_jobs.tox_command(shells[0]) == ["./.ci/tox", *expected_run(provider, extra=("${conformance[@]}",))]
     assert shells[0].startswith("#!/bin/bash -eux\n")
 
 
@@ -58,7 +59,7 @@ def test_publishers_archive_artifacts_and_record_junit(
     )
     junit = job.find("./publishers/hudson.tasks.junit.JUnitResultArchiver")
     assert junit is not None
-    assert junit.findtext("testResults") == f"_artifacts/e2e-{provider}/junit_01.xml"
+    assert junit.findtext("testResults") == f"_artifacts/e2e-{provider}/junit_*.xml"  # conformance files too
     assert junit.findtext("allowEmptyResults") == "false"
 
 
@@ -137,3 +138,15 @@ def test_provider_settings_are_a_job_parameter(jobs: dict[str, ET.ElementTree], 
     assert "FEDTEST_PROVIDER_OPTS" in params  # read by the plugin as extra --provider-opt values
     assert needed in params["FEDTEST_PROVIDER_OPTS"]
     assert all("=" in word for word in params["FEDTEST_PROVIDER_OPTS"].split())
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_conformance_is_a_job_parameter_off_by_default(jobs: dict[str, ET.ElementTree], provider: str) -> None:
+    job = jobs[f"e2e-{provider}-nightly"]
+
+    def defaults(kind: str) -> dict[str | None, str | None]:
+        return {p.findtext("name"): p.findtext("defaultValue") for p in job.iter(f"hudson.model.{kind}")}
+
+    assert defaults("BooleanParameterDefinition") == {"FEDTEST_CONFORMANCE": "false"}
+    strings = defaults("StringParameterDefinition")
+    assert strings["FEDTEST_CONFORMANCE_FOCUS"] == r"\[Conformance\]"
