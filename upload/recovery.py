@@ -104,10 +104,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--results", required=True, help="the job's results: gs://bucket/logs/<job>, gs://bucket with --job, a folder (no default)"
+        "--results", required=True, help="the job's results: gs://bucket/logs/<job>, gs://bucket with --job, a folder "
+        "(no default)"
     )
     parser.add_argument("--job", default=os.environ.get("JOB_NAME") or None, help="job name (default: $JOB_NAME)")
-    parser.add_argument("--dry-run", action="store_true", help="say what would be written; write nothing (default: write)")
+    parser.add_argument("--dry-run", action="store_true", help="say what would be written; write nothing "
+                        "(default: write)")
     parser.set_defaults(run=_run)
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from providers.options import mirrored  # images through --image-registry, the one rule for providers and tests
+
+__all__ = ["E2EConfig", "mirrored"]
+
 
 @dataclass(frozen=True)
 class E2EConfig:
@@ -16,12 +20,3 @@ class E2EConfig:
     busybox_image: str
     git_image: str
     ingress_address: str | None
-
-
-def mirrored(ref: str, registry: str | None) -> str:
-    """`ref` through a mirror: registry.k8s.io/x/y:t -> MIRROR/x/y:t, busybox:1 -> MIRROR/busybox:1."""
-    if not registry:
-        return ref
-    first, _, rest = ref.partition("/")
-    path = rest if rest and ("." in first or ":" in first or first == "localhost") else ref
-    return f"{registry.rstrip('/')}/{path}"

@@ -28,9 +28,9 @@ from e2e.framework import conformance_pod as shapes
 from e2e.framework import conformance_report as report
 from e2e.framework import kube, namespaces, waits
 from e2e.framework.builders import DEFAULT_BUSYBOX_IMAGE
+from e2e.framework.config import mirrored
 from e2e.framework.conformance_follow import Follower, Stopped
 from e2e.framework.conformance_pod import DEFAULT_FOCUS, ConformanceError, Names, PodPlan
-from e2e.framework.session import mirrored
 from providers.base import Cluster
 
 CLEANUP_SECONDS = 120.0  # kept from the deadline for deleting what the tester created
