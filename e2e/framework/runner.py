@@ -1,16 +1,13 @@
 """The runner-pod launcher: one CI job -> one pod, followed to the end, then destroyed.
 
-The pod has an init container that checks the source out (git, or offline from a ConfigMap), a
-cache volume shared by the jobs of one repository, the job's steps in the main container, and an
-artifacts folder. Artifacts leave the pod through its log (a tar block after the steps), so nothing
-but the pod log is needed to collect them, even under the restricted Pod Security profile.
+The pod itself is built in jobspec.py; this module starts it, follows its phases and log, collects
+the artifacts the log carries, and deletes the pod and its source ConfigMap.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import io
 import re
 import tarfile
@@ -24,185 +21,26 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from e2e.framework import builders, waits
+from e2e.framework import builders, podstates, waits
+from e2e.framework.jobspec import (
+    ARTIFACTS_BEGIN,
+    ARTIFACTS_END,
+    CACHE_LABEL,
+    JOB_LABEL,
+    STEP_MARK,
+    CachePlan,
+    JobDescription,
+    JobSpecError,
+    Placement,
+    Step,
+    config_key,
+    plan_cache,
+    runner_pod,
+    source_config_map_name,
+)
 
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
-JOB_LABEL = "fedtest.io/runner-job"
-CACHE_LABEL = "fedtest.io/cache"
-ARTIFACTS_BEGIN = "::fedtest-artifacts-begin"
-ARTIFACTS_END = "::fedtest-artifacts-end"
-STEP_MARK = "::fedtest-step "
-TERMINATION_LOG = "/dev/termination-log"
-MOUNTS = {"workspace": "/workspace", "cache": "/cache", "artifacts": "/artifacts"}
-
-STEPS_SCRIPT = r"""set -u
-child=0
-emit_artifacts() {
-  rc=$?
-  echo '::fedtest-artifacts-begin'
-  tar -C "$ARTIFACTS" -cf - . | gzip -c | base64
-  echo '::fedtest-artifacts-end'
-  exit $rc
-}
-trap emit_artifacts EXIT
-trap 'kill -TERM $child 2>/dev/null; exit 143' TERM INT
-cd "$WORKSPACE/src"
-i=0
-while [ "$i" -lt "$STEP_COUNT" ]; do
-  eval "name=\$STEP_NAME_$i; run=\$STEP_RUN_$i"
-  echo "::fedtest-step $i $name"
-  sh -ec "$run" &
-  child=$!
-  wait $child
-  rc=$?
-  if [ $rc -ne 0 ]; then
-    printf 'step=%s exit=%s' "$name" "$rc" > "$TERMINATION_LOG"
-    exit $rc
-  fi
-  i=$((i+1))
-done
-"""
-
-OFFLINE_CHECKOUT = r"""set -eu
-mkdir -p "$WORKSPACE/src"
-cd "$SOURCE"
-find -L . ! -path './..*' -type f | while IFS= read -r f; do
-  mkdir -p "$WORKSPACE/src/$(dirname "$f")"
-  cat "$f" > "$WORKSPACE/src/$f"
-done
-"""
-
-GIT_CHECKOUT = r"""set -eu
-git init -q "$WORKSPACE/src"
-cd "$WORKSPACE/src"
-git remote add origin "$REPOSITORY"
-git fetch -q --depth 1 origin "$REVISION"
-git checkout -q FETCH_HEAD
-"""
-
-
-class JobSpecError(ValueError):
-    """A job description the launcher cannot turn into a pod; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    run: str
-
-
-@dataclass
-class JobDescription:
-    """A CI job: where its source comes from, its steps, and its limits."""
-
-    name: str
-    repository: str
-    steps: list[Step]
-    revision: str = "HEAD"
-    source_files: dict[str, str] | None = None  # set: offline checkout from a ConfigMap of these files
-    deadline_seconds: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if not NAME_RE.match(self.name):
-            raise JobSpecError(f"job name {self.name!r} is not a DNS label of at most 40 characters: "
-                               "use lowercase letters, digits and '-'")
-        if not self.steps:
-            raise JobSpecError(f"job {self.name!r} has no steps: give at least one Step(name, run)")
-        for step in self.steps:
-            if not NAME_RE.match(step.name):
-                raise JobSpecError(f"step name {step.name!r} of job {self.name!r} is not a DNS label: "
-                                   "use lowercase letters, digits and '-'")
-
-    @property
-    def cache_key(self) -> str:
-        return hashlib.sha256(self.repository.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class CachePlan:
-    """Which volume holds the repository cache, and why (recorded with every result)."""
-
-    volume: dict[str, Any]
-    kind: str
-    reason: str
-
-
-def default_storage_class(api: client.ApiClient) -> tuple[str | None, str]:
-    """The default StorageClass's name (or None) and a sentence saying how that was found."""
-    try:
-        classes = client.StorageV1Api(api).list_storage_class(_request_timeout=(5, 15)).items
-    except ApiException as err:
-        return None, f"StorageClasses could not be listed (HTTP {err.status})"
-    for sc in classes:
-        annotations = sc.metadata.annotations or {}
-        if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
-            return sc.metadata.name, f"default StorageClass {sc.metadata.name!r}"
-    return None, f"no default StorageClass among {len(classes)} StorageClass(es)"
-
-
-def plan_cache(api: client.ApiClient, namespace: str, job: JobDescription) -> CachePlan:
-    """A PVC per repository when the cluster has a default StorageClass, else an emptyDir."""
-    storage_class, why = default_storage_class(api)
-    if storage_class is None:
-        return CachePlan({"name": "cache", "emptyDir": {}}, "emptyDir", f"emptyDir: {why}")
-    claim = f"runner-cache-{job.cache_key}"
-    try:
-        builders.create(api, namespace, builders.pvc(claim, labels={CACHE_LABEL: job.cache_key}))
-    except ApiException as err:
-        if err.status != 409:  # 409: another job of the repository made it first
-            raise
-    return CachePlan({"name": "cache", "persistentVolumeClaim": {"claimName": claim}}, "pvc",
-                     f"PersistentVolumeClaim {claim}: {why}")
-
-
-def runner_pod(job: JobDescription, images: builders.Images, cache: CachePlan) -> dict[str, Any]:
-    """The pod for a job (pure: no API calls)."""
-    job.validate()
-    mounts = dict(MOUNTS)
-    env = {"WORKSPACE": MOUNTS["workspace"], "CACHE": MOUNTS["cache"], "ARTIFACTS": MOUNTS["artifacts"],
-           "HOME": MOUNTS["workspace"]}
-    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}},
-                                     {"name": "artifacts", "emptyDir": {}}, cache.volume]
-    if job.source_files is not None:
-        volumes.append({"name": "source", "configMap": {"name": source_config_map_name(job.name), "items": [
-            {"key": _config_key(path), "path": path} for path in sorted(job.source_files)]}})
-        checkout = builders.container("checkout", images.busybox, ["sh", "-c", OFFLINE_CHECKOUT],
-                                      pull_policy=images.pull_policy, env={**env, "SOURCE": "/source"},
-                                      mounts={"workspace": MOUNTS["workspace"], "source": "/source"})
-    else:
-        checkout = builders.container("checkout", images.git, ["sh", "-c", GIT_CHECKOUT],
-                                      pull_policy=images.pull_policy,
-                                      env={**env, "REPOSITORY": job.repository, "REVISION": job.revision},
-                                      mounts={"workspace": MOUNTS["workspace"]})
-    step_env = {"STEP_COUNT": str(len(job.steps)), "TERMINATION_LOG": TERMINATION_LOG}
-    for i, step in enumerate(job.steps):
-        step_env[f"STEP_NAME_{i}"] = step.name
-        step_env[f"STEP_RUN_{i}"] = step.run
-    steps = builders.container("steps", images.busybox, ["sh", "-c", STEPS_SCRIPT],
-                               pull_policy=images.pull_policy, env={**job.env, **env, **step_env},
-                               mounts=mounts)
-    labels = {JOB_LABEL: job.name, CACHE_LABEL: job.cache_key}
-    affinity = None
-    if cache.kind == "pvc":  # a ReadWriteOnce claim: keep concurrent jobs of a repository on one node
-        affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-            "labelSelector": {"matchLabels": {CACHE_LABEL: job.cache_key}},
-            "topologyKey": "kubernetes.io/hostname"}]}}
-    spec = builders.pod_spec([steps], init_containers=[checkout], volumes=volumes,
-                             active_deadline_seconds=job.deadline_seconds, affinity=affinity)
-    return builders.pod(f"runner-{job.name}", spec, labels=labels,
-                        annotations={"fedtest.io/cache": cache.reason})
-
-
-def source_config_map_name(job_name: str) -> str:
-    return f"runner-{job_name}-source"
-
-
-def _config_key(path: str) -> str:
-    """ConfigMap keys allow [-._a-zA-Z0-9]; the pod maps each key back to its path."""
-    digest = hashlib.sha256(path.encode()).hexdigest()[:6]
-    return re.sub(r"[^-._a-zA-Z0-9]", "_", path.strip("/")) + "-" + digest
-
+__all__ = ["CACHE_LABEL", "JOB_LABEL", "CachePlan", "JobDescription", "JobResult", "JobSpecError", "Launcher",
+           "Placement", "RunningJob", "Step", "runner_pod", "source_config_map_name", "split_log"]
 
 @dataclass
 class JobResult:
@@ -212,6 +50,7 @@ class JobResult:
     pod: str
     phase: str  # Succeeded, Failed or Cancelled
     reason: str = ""
+    message: str = ""  # the kubelet's (or scheduler's) words when the pod could not run
     exit_code: int | None = None
     failed_step: str | None = None
     steps_started: list[str] = field(default_factory=list)
@@ -232,6 +71,7 @@ class RunningJob:
         self.cache = cache
         self.created = time.monotonic()
         self.cancelled = threading.Event()
+        self.states = podstates.PodWatch(launcher.unschedulable_grace)
         self._log_lines: list[str] = []
         self._log_thread: threading.Thread | None = None
 
@@ -250,7 +90,7 @@ class RunningJob:
                 waits.Target(self.launcher.core.list_namespaced_pod, self.launcher.namespace, "Pod",
                              name=self.pod_name),
                 lambda objs: self._observe(objs, result), what=f"runner pod {self.pod_name} to finish",
-                timeout=timeout, events_api=self.launcher.core)
+                timeout=timeout, events_api=self.launcher.core, recheck=waits.RECHECK_SECONDS)
             self._finish(final, result)
         except BaseException:
             # keep what the pod said before it is destroyed: a timed-out job's log is evidence
@@ -260,7 +100,8 @@ class RunningJob:
             self.launcher.destroy(self.job, self.pod_name)
         return result
 
-    def _observe(self, objects: dict[str, Any], result: JobResult) -> client.V1Pod | str | None:
+    def _observe(self, objects: dict[str, Any],
+                 result: JobResult) -> client.V1Pod | podstates.Unrecoverable | str | None:
         pod = objects.get(self.pod_name)
         if pod is None:
             return "gone" if result.phases or self.cancelled.is_set() else None
@@ -273,7 +114,9 @@ class RunningJob:
             self._start_log_stream()
         if self.cancelled.is_set() and pod.metadata.deletion_timestamp:
             return "gone"
-        return pod if phase in ("Succeeded", "Failed") else None
+        if phase in ("Succeeded", "Failed"):
+            return pod
+        return self.states.check(pod)  # an unrecoverable state ends the job now, not at the deadline
 
     def _start_log_stream(self) -> None:
         def stream() -> None:
@@ -294,7 +137,12 @@ class RunningJob:
         self._log_thread = threading.Thread(target=stream, name=f"log-{self.pod_name}", daemon=True)
         self._log_thread.start()
 
-    def _finish(self, final: client.V1Pod | str, result: JobResult) -> None:
+    def _finish(self, final: client.V1Pod | podstates.Unrecoverable | str, result: JobResult) -> None:
+        if isinstance(final, podstates.Unrecoverable):
+            result.phase, result.reason, result.message = "Failed", final.reason, final.message
+            result.failed_step = "checkout" if final.container == "checkout" else None
+            self.launcher.store(self.job, "\n".join(self._log_lines), None)
+            return
         if isinstance(final, str):
             result.phase = "Cancelled" if self.cancelled.is_set() else "Failed"
             result.reason = "Cancelled" if self.cancelled.is_set() else "pod deleted by someone else"
@@ -352,19 +200,30 @@ class Launcher:
     """Launches runner pods in one namespace; results (logs, artifacts) go under `artifacts_dir`."""
 
     def __init__(self, api: client.ApiClient, namespace: str, images: builders.Images,
-                 artifacts_dir: Path) -> None:
+                 artifacts_dir: Path, *, placement: Placement | None = None,
+                 unschedulable_grace: float = podstates.UNSCHEDULABLE_GRACE_SECONDS) -> None:
         self.api = api
         self.namespace = namespace
         self.images = images
         self.artifacts_dir = artifacts_dir
+        self.placement = placement
+        self.unschedulable_grace = unschedulable_grace
         self.core = client.CoreV1Api(api)
+
+    def variant(self, *, images: builders.Images | None = None, placement: Placement | None = None,
+                unschedulable_grace: float | None = None) -> Launcher:
+        """The same launcher with other images, placement or grace (same namespace and results)."""
+        return Launcher(self.api, self.namespace, images or self.images, self.artifacts_dir,
+                        placement=placement or self.placement,
+                        unschedulable_grace=self.unschedulable_grace if unschedulable_grace is None
+                        else unschedulable_grace)
 
     def start(self, job: JobDescription) -> RunningJob:
         job.validate()
         cache = plan_cache(self.api, self.namespace, job)
-        manifest = runner_pod(job, self.images, cache)
+        manifest = runner_pod(job, self.images, cache, self.placement)
         if job.source_files is not None:
-            data = {_config_key(p): text for p, text in job.source_files.items()}
+            data = {config_key(p): text for p, text in job.source_files.items()}
             builders.create(self.api, self.namespace, builders.config_map(
                 source_config_map_name(job.name), data, labels={JOB_LABEL: job.name}))
         running = RunningJob(self, job, manifest["metadata"]["name"], cache)
