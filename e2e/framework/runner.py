@@ -235,8 +235,12 @@ class Launcher:
         running.created = time.monotonic()
         return running
 
+    def finish(self, running: RunningJob, timeout: float) -> JobResult:
+        """Follow a started job to its end (its pod is gone when this returns)."""
+        return running.follow(timeout)
+
     def run(self, job: JobDescription, timeout: float) -> JobResult:
-        return self.start(job).follow(timeout)
+        return self.finish(self.start(job), timeout)
 
     def store(self, job: JobDescription, log: str, archive: bytes | None) -> list[Path]:
         """Write the job's log and unpack its artifacts; returns the artifact files."""
