@@ -94,6 +94,7 @@ EXPECTED = {
                           "test_invalid_image_reference_fails_fast", "test_missing_config_map_key_fails_fast",
                           "test_pod_no_node_can_take_fails_after_a_short_grace"],
     "test_dispatcher.py": ["test_dispatcher_keeps_at_most_k_runner_pods_alive_in_fifo_order"],
+    "test_least_privilege.py": ["test_dispatcher_runs_jobs_as_a_service_account_and_is_refused_the_rest"],
     "test_cronjobs.py": ["test_cronjob_fires_within_its_minute", "test_forbid_never_overlaps_runs",
                          "test_replace_replaces_a_running_job", "test_suspend_stops_scheduling",
                          "test_history_limits_hold", "test_time_zone_is_applied"],
