@@ -145,8 +145,11 @@ def default_storage_class(api: client.ApiClient) -> tuple[str | None, str]:
     return None, f"no default StorageClass among {len(classes)} StorageClass(es)"
 
 
-def plan_cache(api: client.ApiClient, namespace: str, job: JobDescription) -> CachePlan:
-    """A PVC per repository when the cluster has a default StorageClass, else an emptyDir."""
+def plan_cache(api: client.ApiClient, namespace: str, job: JobDescription, claims: bool = True) -> CachePlan:
+    """A PVC per repository when the cluster has a default StorageClass, else an emptyDir.
+    claims=False: always an emptyDir (a claim's volume may pin the pod to a node it must leave)."""
+    if not claims:
+        return CachePlan({"name": "cache", "emptyDir": {}}, "emptyDir", "emptyDir: claims turned off")
     storage_class, why = default_storage_class(api)
     if storage_class is None:
         return CachePlan({"name": "cache", "emptyDir": {}}, "emptyDir", f"emptyDir: {why}")
@@ -185,7 +188,8 @@ def runner_pod(job: JobDescription, images: builders.Images, cache: CachePlan,
                                       pull_policy=images.pull_policy,
                                       env={**env, "REPOSITORY": job.repository, "REVISION": job.revision},
                                       mounts={"workspace": MOUNTS["workspace"]})
-    step_env = {"STEP_COUNT": str(len(job.steps)), "TERMINATION_LOG": TERMINATION_LOG}
+    step_env = {"STEP_COUNT": str(len(job.steps)), "TERMINATION_LOG": TERMINATION_LOG,
+                "FEDTEST_ATTEMPT": str(attempt)}
     for i, step in enumerate(job.steps):
         step_env[f"STEP_NAME_{i}"] = step.name
         step_env[f"STEP_RUN_{i}"] = step.run

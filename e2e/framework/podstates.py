@@ -117,3 +117,16 @@ class PodWatch:
         """Whether a verdict may come without a new event (the Unschedulable grace is running)."""
         return self.unschedulable_since is not None
 
+
+
+def disruption(pod: Any) -> tuple[str, str] | None:
+    """(reason, message) when the pod is being taken away rather than failing: the DisruptionTarget
+    condition (eviction, drain, node deletion, preemption; Kubernetes 1.26+) or the kubelet's Evicted."""
+    shape = as_dict(pod)
+    status = shape.get("status") or {}
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "DisruptionTarget" and cond.get("status") == "True":
+            return str(cond.get("reason") or "DisruptionTarget"), str(cond.get("message") or "")
+    if status.get("phase") == "Failed" and status.get("reason") == "Evicted":
+        return "Evicted", str(status.get("message") or "")
+    return None

@@ -39,8 +39,24 @@ from e2e.framework.jobspec import (
     source_config_map_name,
 )
 
-__all__ = ["CACHE_LABEL", "JOB_LABEL", "CachePlan", "JobDescription", "JobResult", "JobSpecError", "Launcher",
-           "Placement", "RunningJob", "Step", "runner_pod", "source_config_map_name", "split_log"]
+RETRY_BUDGET = 2  # new pods a job may get after evictions or drains
+
+__all__ = [
+    "CACHE_LABEL",
+    "JOB_LABEL",
+    "Attempt",
+    "CachePlan",
+    "JobDescription",
+    "JobResult",
+    "JobSpecError",
+    "Launcher",
+    "Placement",
+    "RunningJob",
+    "Step",
+    "runner_pod",
+    "source_config_map_name",
+    "split_log",
+]
 
 @dataclass
 class JobResult:
@@ -59,13 +75,30 @@ class JobResult:
     phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds since create)
     startup_seconds: float | None = None
     cache: str = ""
+    node: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)  # every pod the job took, in order
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One pod of a job: a disrupted one (evicted, drained) is retried within the launcher's budget."""
+
+    number: int
+    pod: str
+    node: str | None
+    phase: str
+    reason: str
+    message: str = ""
 
 
 class RunningJob:
     """A launched job: follow() it to the end, or cancel() it from another thread."""
 
-    def __init__(self, launcher: Launcher, job: JobDescription, pod_name: str, cache: CachePlan) -> None:
+    def __init__(self, launcher: Launcher, job: JobDescription, pod_name: str, cache: CachePlan,
+                 attempt: int = 1) -> None:
         self.launcher = launcher
+        self.attempt = attempt
+        self.disruption: tuple[str, str] | None = None
         self.job = job
         self.pod_name = pod_name
         self.cache = cache
@@ -85,6 +118,7 @@ class RunningJob:
     def follow(self, timeout: float) -> JobResult:
         """Watch the pod to its end (phase changes, streamed log), collect, then destroy it."""
         result = JobResult(self.job.name, self.pod_name, phase="Running", cache=self.cache.reason)
+        self.disruption = None
         try:
             final = waits.watch_until(
                 waits.Target(self.launcher.core.list_namespaced_pod, self.launcher.namespace, "Pod",
@@ -104,7 +138,11 @@ class RunningJob:
                  result: JobResult) -> client.V1Pod | podstates.Unrecoverable | str | None:
         pod = objects.get(self.pod_name)
         if pod is None:
+            if self.disruption is not None and not self.cancelled.is_set():
+                return DISRUPTED
             return "gone" if result.phases or self.cancelled.is_set() else None
+        result.node = pod.spec.node_name if pod.spec else result.node
+        self.disruption = podstates.disruption(pod) or self.disruption
         phase = pod.status.phase if pod.status else None
         elapsed = time.monotonic() - self.created
         if phase and (not result.phases or result.phases[-1][0] != phase):
@@ -114,8 +152,12 @@ class RunningJob:
             self._start_log_stream()
         if self.cancelled.is_set() and pod.metadata.deletion_timestamp:
             return "gone"
+        if phase == "Failed" and self.disruption is not None:
+            return DISRUPTED
         if phase in ("Succeeded", "Failed"):
             return pod
+        if pod.metadata.deletion_timestamp and self.disruption is not None:
+            return None  # evicted: its containers are being stopped; the end of the log is still to come
         return self.states.check(pod)  # an unrecoverable state ends the job now, not at the deadline
 
     def _start_log_stream(self) -> None:
@@ -142,6 +184,14 @@ class RunningJob:
             result.phase, result.reason, result.message = "Failed", final.reason, final.message
             result.failed_step = "checkout" if final.container == "checkout" else None
             self.launcher.store(self.job, "\n".join(self._log_lines), None)
+            return
+        if final == DISRUPTED and self.disruption is not None:
+            result.phase, (result.reason, result.message) = "Disrupted", self.disruption
+            if self._log_thread is not None:
+                self._log_thread.join(30)
+            log, archive = split_log(self._log_lines)
+            result.log = log
+            result.artifacts = self.launcher.store(self.job, log, archive, f"attempt-{self.attempt}")
             return
         if isinstance(final, str):
             result.phase = "Cancelled" if self.cancelled.is_set() else "Failed"
@@ -173,6 +223,9 @@ class RunningJob:
         result.artifacts = self.launcher.store(self.job, log, archive)
 
 
+DISRUPTED = "disrupted"
+
+
 def _main_started(pod: client.V1Pod) -> bool:
     for cs in (pod.status.container_statuses if pod.status else None) or []:
         if cs.name == "steps" and cs.state and (cs.state.running or cs.state.terminated):
@@ -201,32 +254,39 @@ class Launcher:
 
     def __init__(self, api: client.ApiClient, namespace: str, images: builders.Images,
                  artifacts_dir: Path, *, placement: Placement | None = None,
-                 unschedulable_grace: float = podstates.UNSCHEDULABLE_GRACE_SECONDS) -> None:
+                 unschedulable_grace: float = podstates.UNSCHEDULABLE_GRACE_SECONDS,
+                 retry_budget: int = RETRY_BUDGET, cache_claims: bool = True) -> None:
         self.api = api
         self.namespace = namespace
         self.images = images
         self.artifacts_dir = artifacts_dir
         self.placement = placement
         self.unschedulable_grace = unschedulable_grace
+        self.retry_budget = retry_budget
+        self.cache_claims = cache_claims
         self.core = client.CoreV1Api(api)
 
-    def variant(self, *, images: builders.Images | None = None, placement: Placement | None = None,
-                unschedulable_grace: float | None = None) -> Launcher:
-        """The same launcher with other images, placement or grace (same namespace and results)."""
-        return Launcher(self.api, self.namespace, images or self.images, self.artifacts_dir,
-                        placement=placement or self.placement,
-                        unschedulable_grace=self.unschedulable_grace if unschedulable_grace is None
-                        else unschedulable_grace)
+    def variant(self, **changes: Any) -> Launcher:
+        """The same launcher with some settings changed (images, placement, unschedulable_grace,
+        retry_budget, cache_claims); same namespace, client and results folder."""
+        settings = {"images": self.images, "placement": self.placement, "retry_budget": self.retry_budget,
+                    "unschedulable_grace": self.unschedulable_grace, "cache_claims": self.cache_claims}
+        unknown = set(changes) - set(settings)
+        if unknown:
+            raise TypeError(f"unknown launcher settings {sorted(unknown)}: use some of {sorted(settings)}")
+        settings.update(changes)
+        images = settings.pop("images")
+        return Launcher(self.api, self.namespace, images, self.artifacts_dir, **settings)
 
-    def start(self, job: JobDescription) -> RunningJob:
+    def start(self, job: JobDescription, attempt: int = 1) -> RunningJob:
         job.validate()
-        cache = plan_cache(self.api, self.namespace, job)
-        manifest = runner_pod(job, self.images, cache, self.placement)
+        cache = plan_cache(self.api, self.namespace, job, self.cache_claims)
+        manifest = runner_pod(job, self.images, cache, self.placement, attempt)
         if job.source_files is not None:
             data = {config_key(p): text for p, text in job.source_files.items()}
             builders.create(self.api, self.namespace, builders.config_map(
                 source_config_map_name(job.name), data, labels={JOB_LABEL: job.name}))
-        running = RunningJob(self, job, manifest["metadata"]["name"], cache)
+        running = RunningJob(self, job, manifest["metadata"]["name"], cache, attempt)
         try:
             builders.create(self.api, self.namespace, manifest)
         except BaseException:
@@ -236,15 +296,32 @@ class Launcher:
         return running
 
     def finish(self, running: RunningJob, timeout: float) -> JobResult:
-        """Follow a started job to its end (its pod is gone when this returns)."""
-        return running.follow(timeout)
+        """Follow a started job to its end (its pod is gone when this returns). A pod taken away by an
+        eviction or a drain is replaced by a new one, once the old one is gone, up to `retry_budget`
+        times within the same `timeout`; the result lists every attempt."""
+        deadline = waits.Deadline(timeout)
+        attempts: list[Attempt] = []
+        while True:
+            result = running.follow(max(deadline.remaining(), 0.001))
+            attempts.append(Attempt(running.attempt, running.pod_name, result.node, result.phase, result.reason,
+                                    result.message))
+            if result.phase != "Disrupted":
+                break
+            if len(attempts) > self.retry_budget:
+                result.phase = "Failed"
+                result.reason = f"{result.reason}: disrupted {len(attempts)} times, retry budget " \
+                                f"{self.retry_budget} spent"
+                break
+            running = self.start(running.job, attempt=running.attempt + 1)
+        result.attempts = attempts
+        return result
 
     def run(self, job: JobDescription, timeout: float) -> JobResult:
         return self.finish(self.start(job), timeout)
 
-    def store(self, job: JobDescription, log: str, archive: bytes | None) -> list[Path]:
+    def store(self, job: JobDescription, log: str, archive: bytes | None, subdir: str = "") -> list[Path]:
         """Write the job's log and unpack its artifacts; returns the artifact files."""
-        dest = self.artifacts_dir / job.name
+        dest = self.artifacts_dir / job.name / subdir
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "steps.log").write_text(log, encoding="utf-8")
         if not archive:

@@ -95,6 +95,8 @@ EXPECTED = {
                           "test_pod_no_node_can_take_fails_after_a_short_grace"],
     "test_dispatcher.py": ["test_dispatcher_keeps_at_most_k_runner_pods_alive_in_fifo_order"],
     "test_least_privilege.py": ["test_dispatcher_runs_jobs_as_a_service_account_and_is_refused_the_rest"],
+    "test_node_recycling.py": ["test_evicted_runner_pod_is_retried_and_nothing_is_lost",
+                               "test_drained_node_retry_lands_on_another_node"],
     "test_cronjobs.py": ["test_cronjob_fires_within_its_minute", "test_forbid_never_overlaps_runs",
                          "test_replace_replaces_a_running_job", "test_suspend_stops_scheduling",
                          "test_history_limits_hold", "test_time_zone_is_applied"],
