@@ -99,6 +99,7 @@ EXPECTED = {
                                "test_drained_node_retry_lands_on_another_node"],
     "test_runner_pool.py": ["test_runner_pods_land_only_on_the_runner_pool"],
     "test_network_policy.py": ["test_default_deny_keeps_runner_pods_in_while_dns_works"],
+    "test_checkout_and_cache.py": ["test_checkout_at_a_commit_from_an_in_cluster_git_server_with_a_shared_cache"],
     "test_cronjobs.py": ["test_cronjob_fires_within_its_minute", "test_forbid_never_overlaps_runs",
                          "test_replace_replaces_a_running_job", "test_suspend_stops_scheduling",
                          "test_history_limits_hold", "test_time_zone_is_applied"],
