@@ -4,7 +4,6 @@ and the waits on the fake kubelet, which reports those shapes as a real kubelet 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +118,9 @@ def test_a_bad_image_fails_the_job_with_the_kubelets_words_in_seconds(launcher: 
     images = builders.Images(busybox=suite.with_tag(builders.Images().busybox, suite.MISSING_TAG))
     job = JobDescription("bad-image", "https://example.test/a.git", [Step("s", "echo must not run")],
                          source_files={"a": "a\n"}, deadline_seconds=600)
-    started = time.monotonic()
     result = launcher.variant(images=images).run(job, 20)  # 20 s: a wait for the deadline fails here
-    seconds = time.monotonic() - started
     assert (result.phase, result.reason, result.failed_step) == ("Failed", "ImagePullBackOff", "checkout")
     assert "not found" in result.message and suite.MISSING_TAG in result.message
-    assert seconds < 20
     assert clusters.kube.clusters["east"].objects("pods", NAMESPACE) == []
 
 
