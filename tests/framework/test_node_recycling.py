@@ -13,12 +13,8 @@ from e2e import test_node_recycling as suite
 from e2e.framework import builders, podstates, recycling, waits
 from e2e.framework.runner import JobDescription, Launcher, Step
 from tests.framework.conftest import NAMESPACE, Clusters
+from tests.standins.admission import add_nodes
 from tests.standins.eviction import StandInEviction
-
-
-def node(name: str) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}, "spec": {},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
 
 
 @pytest.fixture
@@ -51,17 +47,15 @@ def test_the_suites_eviction_test_holds_on_the_stand_ins(launcher: Launcher, eas
 
 
 def test_the_suites_drain_test_holds_on_two_stand_in_nodes(launcher: Launcher, east: client.ApiClient) -> None:
-    core = client.CoreV1Api(east)
-    for name in ("node-a", "node-b"):
-        core.create_node(node(name))
+    add_nodes(east, "node-a", "node-b")
     properties: dict[str, Any] = {}
     suite.test_drained_node_retry_lands_on_another_node(launcher, east, NAMESPACE, properties.__setitem__)
     assert properties == {"drained_node": "node-a", "retry_node": "node-b"}
-    assert not core.read_node("node-a").spec.unschedulable  # the cordon was undone
+    assert not client.CoreV1Api(east).read_node("node-a").spec.unschedulable  # the cordon was undone
 
 
 def test_the_drain_test_skips_on_one_node_saying_why(launcher: Launcher, east: client.ApiClient) -> None:
-    client.CoreV1Api(east).create_node(node("only"))
+    add_nodes(east, "only")
     with pytest.raises(pytest.skip.Exception, match=r"needs two schedulable nodes; the cluster has 1 \(only\)"):
         suite.test_drained_node_retry_lands_on_another_node(launcher, east, NAMESPACE, lambda *_: None)
 

@@ -12,14 +12,9 @@ from e2e import test_runner_pool as suite
 from e2e.framework import builders, pool
 from e2e.framework.runner import Launcher
 from tests.framework.conftest import NAMESPACE, Clusters
+from tests.standins.admission import add_nodes, ready_node
 
 OTHER_TAINT = {"key": "example.test/gpu", "value": "true", "effect": "NoSchedule"}
-
-
-def node(name: str, taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
-    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-            "spec": {"taints": taints} if taints else {},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
 
 
 @pytest.fixture
@@ -30,7 +25,7 @@ def launcher(clusters: Clusters, east: client.ApiClient, tmp_path: Path) -> Laun
 
 def test_on_one_node_the_outsider_is_unschedulable_and_the_node_is_restored(launcher: Launcher,
                                                                            east: client.ApiClient) -> None:
-    client.CoreV1Api(east).create_node(node("solo"))
+    add_nodes(east, "solo")
     properties: dict[str, Any] = {}
     suite.test_runner_pods_land_only_on_the_runner_pool(launcher, east, NAMESPACE, properties.__setitem__)
     assert properties["runner_pool_node"] == "solo"
@@ -38,9 +33,7 @@ def test_on_one_node_the_outsider_is_unschedulable_and_the_node_is_restored(laun
 
 
 def test_on_two_nodes_the_outsider_lands_on_the_other_one(launcher: Launcher, east: client.ApiClient) -> None:
-    core = client.CoreV1Api(east)
-    for name in ("node-a", "node-b"):
-        core.create_node(node(name))
+    add_nodes(east, "node-a", "node-b")
     properties: dict[str, Any] = {}
     suite.test_runner_pods_land_only_on_the_runner_pool(launcher, east, NAMESPACE, properties.__setitem__)
     assert (properties["runner_pool_node"], properties["outsider_placement"]) == ("node-b", "node-a")
@@ -48,7 +41,7 @@ def test_on_two_nodes_the_outsider_lands_on_the_other_one(launcher: Launcher, ea
 
 def test_the_node_is_restored_when_the_block_fails(east: client.ApiClient) -> None:
     core = client.CoreV1Api(east)
-    core.create_node(node("shared", taints=[OTHER_TAINT]))
+    core.create_node(ready_node("shared", taints=[OTHER_TAINT]))
     with pytest.raises(RuntimeError, match="mid-test"), pool.dedicated(east, "shared", "runners"):
         during = core.read_node("shared")
         assert during.metadata.labels[pool.POOL_KEY] == "runners"

@@ -143,3 +143,16 @@ def waiting_reason(core: client.CoreV1Api, namespace: str, container: dict[str, 
     if config:
         return "CreateContainerConfigError", config
     return None
+
+
+def ready_node(name: str, taints: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A Node object as a kubelet registers it: hostname label, Ready, optional taints."""
+    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "spec": {"taints": taints} if taints else {},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
+
+
+def add_nodes(api: client.ApiClient, *names: str) -> None:
+    core = client.CoreV1Api(api)
+    for name in names:
+        core.create_node(ready_node(name))
