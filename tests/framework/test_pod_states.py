@@ -165,3 +165,23 @@ def test_placement_reaches_the_pod() -> None:
     assert pod["spec"]["nodeSelector"] == {"pool": "runners"} and pod["spec"]["tolerations"] == [toleration]
     env = pod["spec"]["containers"][0]["env"]
     assert {"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k"}}} in env
+
+
+def test_the_fake_kubelet_reports_a_pull_error_then_the_back_off(clusters: Clusters, east: client.ApiClient) -> None:
+    """What a watch sees of a pod whose image the registry lacks: the kubelet's two states, in order."""
+    seen: list[tuple[str, str]] = []
+
+    def record(objects: dict[str, Any]) -> bool | None:
+        pod = objects.get("pull")
+        for _name, reason, message in podstates.waiting_states(podstates.as_dict(pod) if pod else {}):
+            if not seen or seen[-1][0] != reason:
+                seen.append((reason, message))
+        return True if seen and seen[-1][0] == "ImagePullBackOff" else None
+
+    pod = builders.pod("pull", builders.pod_spec([builders.container("main", BAD_IMAGE, ["true"],
+                                                                     pull_policy="IfNotPresent")]))
+    with clusters.kubelet("east", unpullable={BAD_IMAGE}):
+        builders.create(east, NAMESPACE, pod)
+        waits.watch_until(waits.Target(client.CoreV1Api(east).list_namespaced_pod, NAMESPACE, "Pod", name="pull"),
+                          record, what="the back-off", timeout=20)
+    assert seen == [("ErrImagePull", PULL_ERROR), ("ImagePullBackOff", f'Back-off pulling image "{BAD_IMAGE}"')]
