@@ -1,5 +1,13 @@
-"""A git server in the cluster: a pod of the git image (mirrored like every image) that builds a repository
-from the commits a test gives, prints their ids, and serves it with `git daemon` behind a Service."""
+"""A git server in the cluster: a pod that builds a repository from the commits a test gives, prints their
+ids, and serves it over git's HTTP protocol.
+
+The git image (alpine/git) has no `git daemon` and no `git http-backend` (Alpine ships both in its
+git-daemon package), so the repository is served the way git's "dumb" HTTP protocol allows: an init
+container of the git image makes it and runs `git update-server-info`, and busybox `httpd` (the job
+image) serves the files. Both images come through --image-registry like every other. The dumb
+protocol fetches any commit by id but cannot make shallow clones: the checkout falls back to a full
+fetch for such servers.
+"""
 
 from __future__ import annotations
 
@@ -16,29 +24,32 @@ from kubernetes.client.rest import ApiException
 from e2e.framework import builders, waits
 
 NAME = "git-server"
-PORT = 9418
+PORT = 8080
 LISTEN: str | None = None  # an address to listen on; None: all of the pod's
 SEED, SRV = "/seed", "/srv"
 
-SERVER_SCRIPT = r"""set -eu
+BUILD_SCRIPT = r"""set -eu
 export HOME="$SRV/home" GIT_AUTHOR_NAME=fedtest GIT_AUTHOR_EMAIL=fedtest@example.test
 export GIT_COMMITTER_NAME=fedtest GIT_COMMITTER_EMAIL=fedtest@example.test
 mkdir -p "$HOME" "$SRV/git"
 git init -q "$SRV/work"
 cd "$SRV/work"
+: > "$SRV/commits"
 i=0
 while ls "$SEED"/c$i.* >/dev/null 2>&1; do
   for f in "$SEED"/c$i.*; do cat "$f" > "./${f#"$SEED/c$i."}"; done
   git add -A
   git commit -q -m "commit $i"
-  echo "::commit $i $(git rev-parse HEAD)"
+  echo "::commit $i $(git rev-parse HEAD)" >> "$SRV/commits"
   i=$((i+1))
 done
 git clone -q --bare "$SRV/work" "$SRV/git/repo.git"
-git -C "$SRV/git/repo.git" config uploadpack.allowAnySHA1InWant true
+git -C "$SRV/git/repo.git" update-server-info
+"""
+
+SERVE_SCRIPT = r"""cat "$SRV/commits"
 echo "::serving"
-exec git daemon --reuseaddr --export-all --base-path="$SRV/git" --port="$PORT" ${LISTEN:+--listen="$LISTEN"} \
-  "$SRV/git"
+exec httpd -f -p "${LISTEN:+$LISTEN:}$PORT" -h "$SRV/git"
 """
 
 
@@ -49,19 +60,20 @@ class GitServer:
 
 
 def service_url(namespace: str) -> str:
-    return f"git://{NAME}.{namespace}.svc:{PORT}/repo.git"
+    return f"http://{NAME}.{namespace}.svc/repo.git"
 
 
 def server_pod(images: builders.Images) -> builders.Manifest:
     env = {"SEED": SEED, "SRV": SRV, "PORT": str(PORT)}
     if LISTEN:
         env["LISTEN"] = LISTEN
-    server = builders.container("git", images.git, ["sh", "-c", SERVER_SCRIPT], pull_policy=images.pull_policy,
-                                env=env, mounts={"seed": SEED, "srv": SRV})
-    server["ports"] = [{"containerPort": PORT, "name": "git"}]
-    server["readinessProbe"] = {"tcpSocket": {"port": PORT}, "periodSeconds": 2}
-    spec = builders.pod_spec([server], volumes=[{"name": "seed", "configMap": {"name": NAME}},
-                                                {"name": "srv", "emptyDir": {}}])
+    build = builders.container("build", images.git, ["sh", "-c", BUILD_SCRIPT], pull_policy=images.pull_policy,
+                               env=env, mounts={"seed": SEED, "srv": SRV})
+    serve = builders.container("serve", images.busybox, ["sh", "-c", SERVE_SCRIPT], pull_policy=images.pull_policy,
+                               env=env, mounts={"srv": SRV}, port=PORT)
+    serve["readinessProbe"] = {"httpGet": {"path": "/repo.git/info/refs", "port": PORT}, "periodSeconds": 2}
+    spec = builders.pod_spec([serve], init_containers=[build],
+                             volumes=[{"name": "seed", "configMap": {"name": NAME}}, {"name": "srv", "emptyDir": {}}])
     return builders.pod(NAME, spec, labels={"app": NAME})
 
 
@@ -82,7 +94,7 @@ def serving(api: client.ApiClient, namespace: str, images: builders.Images, comm
     """The server up and ready with the commits made; the pod, Service and ConfigMap go afterwards."""
     core = client.CoreV1Api(api)
     builders.create(api, namespace, builders.config_map(NAME, seed(commits)))
-    builders.create(api, namespace, builders.service(NAME, {"app": NAME}, port=PORT, target_port=PORT))
+    builders.create(api, namespace, builders.service(NAME, {"app": NAME}, target_port=PORT))
     builders.create(api, namespace, server_pod(images))
     try:
         deadline = waits.Deadline(timeout)
@@ -112,6 +124,7 @@ def _commit_ids(core: client.CoreV1Api, namespace: str, count: int, deadline: wa
         raise waits.WaitTimeout(f"git server {namespace}/{NAME} to print its commits", deadline.seconds,
                                 text[-500:], [str(err)]) from err
     finally:
+        resp.close()  # the server keeps the log open: close, do not hand the connection back half-read
         resp.release_conn()
     if len(ids) != count:
         raise AssertionError(f"git server {namespace}/{NAME} made {len(ids)} of {count} commits:\n{text[-2000:]}")

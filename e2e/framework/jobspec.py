@@ -68,7 +68,7 @@ GIT_CHECKOUT = r"""set -eu
 git init -q "$WORKSPACE/src"
 cd "$WORKSPACE/src"
 git remote add origin "$REPOSITORY"
-git fetch -q --depth 1 origin "$REVISION"
+git fetch -q --depth 1 origin "$REVISION" 2>/dev/null || git fetch -q origin "$REVISION"  # dumb HTTP: no shallow
 git checkout -q FETCH_HEAD
 """
 

@@ -1,8 +1,10 @@
 """The in-cluster git server and the shared cache on the stand-ins: the fake kubelet runs the server's
-script (real git, `git daemon` on loopback) and the runner pods' real `git fetch` of a given commit."""
+scripts (real git builds the repository; busybox httpd, absent here, is stood in for by Python's
+http.server on loopback) and the runner pods' real `git fetch` of a given commit over HTTP."""
 
 from __future__ import annotations
 
+import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,11 @@ from e2e.framework import builders, gitserver
 from e2e.framework.runner import Launcher
 from tests.framework.conftest import NAMESPACE, Clusters
 
+STUB_HTTPD = r"""#!/bin/sh
+# busybox httpd -f -p ADDRESS:PORT -h DIR, served by Python's http.server
+while [ $# -gt 0 ]; do case "$1" in -p) bind=$2; shift ;; -h) dir=$2; shift ;; esac; shift; done
+exec python3 -m http.server --bind "${bind%:*}" --directory "$dir" "${bind##*:}"
+"""
 DEFAULT_CLASS = {"metadata": {"name": "standard",
                               "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
                  "provisioner": "example.test/local"}
@@ -31,9 +38,14 @@ def launcher(clusters: Clusters, east: client.ApiClient, tmp_path: Path,
              monkeypatch: pytest.MonkeyPatch) -> Launcher:
     """The git server listens on loopback, and runner pods reach it there instead of through its Service."""
     port = free_port()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "httpd").write_text(STUB_HTTPD)
+    (bin_dir / "httpd").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setattr(gitserver, "PORT", port)
     monkeypatch.setattr(gitserver, "LISTEN", "127.0.0.1")
-    monkeypatch.setattr(gitserver, "service_url", lambda _ns: f"git://127.0.0.1:{port}/repo.git")
+    monkeypatch.setattr(gitserver, "service_url", lambda _ns: f"http://127.0.0.1:{port}/repo.git")
     with clusters.kubelet("east"):
         yield Launcher(east, NAMESPACE, builders.Images(), tmp_path / "artifacts")
 
@@ -57,13 +69,16 @@ def test_without_a_default_storage_class_the_test_skips_saying_what_is_missing(l
             launcher, east, NAMESPACE, lambda *_: None)
 
 
-def test_the_server_pod_is_restricted_and_uses_the_mirrored_git_image() -> None:
-    images = builders.Images(git="mirror.example.test/alpine/git:2.47.2", pull_policy="Never")
+def test_the_server_pod_is_restricted_and_uses_the_mirrored_images() -> None:
+    images = builders.Images(git="mirror.example.test/alpine/git:2.47.2", busybox="mirror.example.test/busybox:1",
+                             pull_policy="Never")
     pod = gitserver.server_pod(images)
-    (server,) = pod["spec"]["containers"]
-    assert (server["image"], server["imagePullPolicy"]) == ("mirror.example.test/alpine/git:2.47.2", "Never")
-    assert server["securityContext"]["runAsNonRoot"] is True and pod["spec"]["securityContext"]["runAsUser"] > 0
-    assert server["readinessProbe"]["tcpSocket"]["port"] == gitserver.PORT
+    (build,), (serve,) = pod["spec"]["initContainers"], pod["spec"]["containers"]
+    assert [(c["image"], c["imagePullPolicy"]) for c in (build, serve)] == [
+        ("mirror.example.test/alpine/git:2.47.2", "Never"), ("mirror.example.test/busybox:1", "Never")]
+    assert all(c["securityContext"]["runAsNonRoot"] is True for c in (build, serve))
+    assert pod["spec"]["securityContext"]["runAsUser"] > 0
+    assert serve["readinessProbe"]["httpGet"] == {"path": "/repo.git/info/refs", "port": gitserver.PORT}
 
 
 def test_bad_commit_files_are_refused_with_the_fix() -> None:
