@@ -65,7 +65,7 @@ class Dispatcher:
     launcher: Launcher
     concurrency: int
     job_timeout: float
-    queue: queue.Queue[Dispatched | None] = field(default_factory=queue.Queue)
+    waiting: queue.Queue[Dispatched | None] = field(default_factory=queue.Queue)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -73,18 +73,18 @@ class Dispatcher:
 
     def submit(self, job: JobDescription) -> None:
         job.validate()  # a bad description is refused here, before it waits in the queue
-        self.queue.put(Dispatched(job, time.monotonic()))
+        self.waiting.put(Dispatched(job, time.monotonic()))
 
     def close(self) -> None:
         """No more jobs: run() returns once the queued ones are done."""
-        self.queue.put(None)
+        self.waiting.put(None)
 
     def run(self) -> list[Dispatched]:
         """Dispatch until close() was reached in the queue and every job has finished."""
         slots = threading.BoundedSemaphore(self.concurrency)
         followers: list[threading.Thread] = []
         done: list[Dispatched] = []
-        while (entry := self.queue.get()) is not None:
+        while (entry := self.waiting.get()) is not None:
             slots.acquire()
             entry.started = time.monotonic()
             job = entry.job
