@@ -64,7 +64,7 @@ class JobResult:
 
     name: str
     pod: str
-    phase: str  # Succeeded, Failed or Cancelled
+    phase: str  # Succeeded, Failed, Cancelled; Disrupted: the pod was taken away (Launcher.finish retries)
     reason: str = ""
     message: str = ""  # the kubelet's (or scheduler's) words when the pod could not run
     exit_code: int | None = None
@@ -104,6 +104,7 @@ class RunningJob:
         self.cache = cache
         self.created = time.monotonic()
         self.cancelled = threading.Event()
+        self.successor: RunningJob | None = None  # the retry that replaced this pod, if any
         self.states = podstates.PodWatch(launcher.unschedulable_grace)
         self._log_lines: list[str] = []
         self._log_thread: threading.Thread | None = None
@@ -114,6 +115,8 @@ class RunningJob:
         with contextlib.suppress(ApiException):
             self.launcher.core.delete_namespaced_pod(self.pod_name, self.launcher.namespace,
                                                      grace_period_seconds=0)
+        if self.successor is not None:  # the handle the caller holds also stops the job's retries
+            self.successor.cancel()
 
     def follow(self, timeout: float) -> JobResult:
         """Watch the pod to its end (phase changes, streamed log), collect, then destroy it."""
@@ -305,14 +308,17 @@ class Launcher:
             result = running.follow(max(deadline.remaining(), 0.001))
             attempts.append(Attempt(running.attempt, running.pod_name, result.node, result.phase, result.reason,
                                     result.message))
-            if result.phase != "Disrupted":
+            if result.phase != "Disrupted" or running.cancelled.is_set():
                 break
             if len(attempts) > self.retry_budget:
                 result.phase = "Failed"
                 result.reason = f"{result.reason}: disrupted {len(attempts)} times, retry budget " \
                                 f"{self.retry_budget} spent"
                 break
-            running = self.start(running.job, attempt=running.attempt + 1)
+            previous, running = running, self.start(running.job, attempt=running.attempt + 1)
+            previous.successor = running
+            if previous.cancelled.is_set():  # cancelled while the retry was being created
+                running.cancel()
         result.attempts = attempts
         return result
 

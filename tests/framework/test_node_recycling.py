@@ -86,3 +86,18 @@ def test_a_pod_deleted_without_a_disruption_is_not_retried(launcher: Launcher, e
         result = future.result()
     assert (result.phase, result.reason) == ("Failed", "pod deleted by someone else")
     assert len(result.attempts) == 1
+
+
+def test_cancelling_the_first_handle_stops_the_retry(launcher: Launcher, east: client.ApiClient,
+                                                     clusters: Clusters) -> None:
+    running = launcher.start(JobDescription("stopped", "r", [Step("s", "sleep 30")], source_files={"a": "a"}))
+    with ThreadPoolExecutor(1) as pool:
+        future = pool.submit(launcher.finish, running, 60)
+        waits.pod_phase(east, NAMESPACE, running.pod_name, ["Running"], 30)
+        recycling.evict(east, NAMESPACE, running.pod_name)
+        waits.pod_phase(east, NAMESPACE, f"{running.pod_name}-r2", ["Running"], 30)
+        running.cancel()  # the caller's handle is the first attempt's
+        result = future.result()
+    assert result.phase == "Cancelled"
+    assert [a.phase for a in result.attempts] == ["Disrupted", "Cancelled"]
+    assert clusters.kube.clusters["east"].objects("pods", NAMESPACE) == []
