@@ -11,6 +11,8 @@ from kubernetes import client
 
 from e2e import test_node_recycling as suite
 from e2e.framework import builders, podstates, recycling, waits
+from e2e.framework.census import Census
+from e2e.framework.dispatcher import Dispatcher
 from e2e.framework.runner import JobDescription, Launcher, Step
 from tests.framework.conftest import NAMESPACE, Clusters
 from tests.standins.admission import add_nodes
@@ -101,3 +103,20 @@ def test_cancelling_the_first_handle_stops_the_retry(launcher: Launcher, east: c
     assert result.phase == "Cancelled"
     assert [a.phase for a in result.attempts] == ["Disrupted", "Cancelled"]
     assert clusters.kube.clusters["east"].objects("pods", NAMESPACE) == []
+
+
+def test_a_retry_keeps_the_dispatchers_bound(launcher: Launcher, east: client.ApiClient) -> None:
+    """The evicted pod is gone before its replacement is created: K=1 means one pod, retries included."""
+    evicted_once = 'if [ "$FEDTEST_ATTEMPT" = 1 ]; then sleep 30; fi; echo done'
+    jobs = [JobDescription(f"bounded-{i}", "r", [Step("s", run)], source_files={"a": "a"})
+            for i, run in enumerate([evicted_once, "echo done"])]
+    with Census(waits.Target(client.CoreV1Api(east).list_namespaced_pod, NAMESPACE, "Pod"), 60) as census, \
+            ThreadPoolExecutor(1) as pool:
+        future = pool.submit(Dispatcher(launcher, 1, 60).run_all, jobs)
+        waits.pod_phase(east, NAMESPACE, "runner-bounded-0", ["Running"], 30)
+        recycling.evict(east, NAMESPACE, "runner-bounded-0")
+        done = future.result()
+    assert [(d.job.name, d.result.phase if d.result else None) for d in done] == [
+        ("bounded-0", "Succeeded"), ("bounded-1", "Succeeded")]
+    assert census.peak == 1
+    assert census.order == ["runner-bounded-0", "runner-bounded-0-r2", "runner-bounded-1"]
