@@ -25,12 +25,6 @@ def offline_job(name: str, steps: list[Step], **kwargs: Any) -> JobDescription:
     return JobDescription(name, REPOSITORY, steps, source_files=SOURCE, **kwargs)
 
 
-@pytest.fixture
-def launcher(kube: client.ApiClient, namespace: str, e2e_config: Any) -> Launcher:
-    return Launcher(kube, namespace, builders.Images.from_config(e2e_config),
-                    e2e_config.artifacts / "runner-pods" / namespace)
-
-
 def leftovers(kube: client.ApiClient, namespace: str, job: str) -> list[str]:
     """Pods and ConfigMaps the job left behind."""
     core = client.CoreV1Api(kube)

@@ -219,6 +219,11 @@ _CREATORS = {
     "CronJob": (client.BatchV1Api, "create_namespaced_cron_job"),
     "Deployment": (client.AppsV1Api, "create_namespaced_deployment"),
     "Ingress": (client.NetworkingV1Api, "create_namespaced_ingress"),
+    "NetworkPolicy": (client.NetworkingV1Api, "create_namespaced_network_policy"),
+    "ServiceAccount": (client.CoreV1Api, "create_namespaced_service_account"),
+    "Secret": (client.CoreV1Api, "create_namespaced_secret"),
+    "Role": (client.RbacAuthorizationV1Api, "create_namespaced_role"),
+    "RoleBinding": (client.RbacAuthorizationV1Api, "create_namespaced_role_binding"),
 }
 
 

@@ -1,16 +1,13 @@
 """The runner-pod launcher: one CI job -> one pod, followed to the end, then destroyed.
 
-The pod has an init container that checks the source out (git, or offline from a ConfigMap), a
-cache volume shared by the jobs of one repository, the job's steps in the main container, and an
-artifacts folder. Artifacts leave the pod through its log (a tar block after the steps), so nothing
-but the pod log is needed to collect them, even under the restricted Pod Security profile.
+The pod itself is built in jobspec.py; this module starts it, follows its phases and log, collects
+the artifacts the log carries, and deletes the pod and its source ConfigMap.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import io
 import re
 import tarfile
@@ -24,185 +21,42 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from e2e.framework import builders, waits
+from e2e.framework import builders, podstates, waits
+from e2e.framework.jobspec import (
+    ARTIFACTS_BEGIN,
+    ARTIFACTS_END,
+    CACHE_LABEL,
+    JOB_LABEL,
+    STEP_MARK,
+    CachePlan,
+    JobDescription,
+    JobSpecError,
+    Placement,
+    Step,
+    config_key,
+    plan_cache,
+    runner_pod,
+    source_config_map_name,
+)
 
-NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
-JOB_LABEL = "fedtest.io/runner-job"
-CACHE_LABEL = "fedtest.io/cache"
-ARTIFACTS_BEGIN = "::fedtest-artifacts-begin"
-ARTIFACTS_END = "::fedtest-artifacts-end"
-STEP_MARK = "::fedtest-step "
-TERMINATION_LOG = "/dev/termination-log"
-MOUNTS = {"workspace": "/workspace", "cache": "/cache", "artifacts": "/artifacts"}
+RETRY_BUDGET = 2  # new pods a job may get after evictions or drains
 
-STEPS_SCRIPT = r"""set -u
-child=0
-emit_artifacts() {
-  rc=$?
-  echo '::fedtest-artifacts-begin'
-  tar -C "$ARTIFACTS" -cf - . | gzip -c | base64
-  echo '::fedtest-artifacts-end'
-  exit $rc
-}
-trap emit_artifacts EXIT
-trap 'kill -TERM $child 2>/dev/null; exit 143' TERM INT
-cd "$WORKSPACE/src"
-i=0
-while [ "$i" -lt "$STEP_COUNT" ]; do
-  eval "name=\$STEP_NAME_$i; run=\$STEP_RUN_$i"
-  echo "::fedtest-step $i $name"
-  sh -ec "$run" &
-  child=$!
-  wait $child
-  rc=$?
-  if [ $rc -ne 0 ]; then
-    printf 'step=%s exit=%s' "$name" "$rc" > "$TERMINATION_LOG"
-    exit $rc
-  fi
-  i=$((i+1))
-done
-"""
-
-OFFLINE_CHECKOUT = r"""set -eu
-mkdir -p "$WORKSPACE/src"
-cd "$SOURCE"
-find -L . ! -path './..*' -type f | while IFS= read -r f; do
-  mkdir -p "$WORKSPACE/src/$(dirname "$f")"
-  cat "$f" > "$WORKSPACE/src/$f"
-done
-"""
-
-GIT_CHECKOUT = r"""set -eu
-git init -q "$WORKSPACE/src"
-cd "$WORKSPACE/src"
-git remote add origin "$REPOSITORY"
-git fetch -q --depth 1 origin "$REVISION"
-git checkout -q FETCH_HEAD
-"""
-
-
-class JobSpecError(ValueError):
-    """A job description the launcher cannot turn into a pod; the message says what to change."""
-
-
-@dataclass(frozen=True)
-class Step:
-    name: str
-    run: str
-
-
-@dataclass
-class JobDescription:
-    """A CI job: where its source comes from, its steps, and its limits."""
-
-    name: str
-    repository: str
-    steps: list[Step]
-    revision: str = "HEAD"
-    source_files: dict[str, str] | None = None  # set: offline checkout from a ConfigMap of these files
-    deadline_seconds: int | None = None
-    env: dict[str, str] = field(default_factory=dict)
-
-    def validate(self) -> None:
-        if not NAME_RE.match(self.name):
-            raise JobSpecError(f"job name {self.name!r} is not a DNS label of at most 40 characters: "
-                               "use lowercase letters, digits and '-'")
-        if not self.steps:
-            raise JobSpecError(f"job {self.name!r} has no steps: give at least one Step(name, run)")
-        for step in self.steps:
-            if not NAME_RE.match(step.name):
-                raise JobSpecError(f"step name {step.name!r} of job {self.name!r} is not a DNS label: "
-                                   "use lowercase letters, digits and '-'")
-
-    @property
-    def cache_key(self) -> str:
-        return hashlib.sha256(self.repository.encode()).hexdigest()[:12]
-
-
-@dataclass(frozen=True)
-class CachePlan:
-    """Which volume holds the repository cache, and why (recorded with every result)."""
-
-    volume: dict[str, Any]
-    kind: str
-    reason: str
-
-
-def default_storage_class(api: client.ApiClient) -> tuple[str | None, str]:
-    """The default StorageClass's name (or None) and a sentence saying how that was found."""
-    try:
-        classes = client.StorageV1Api(api).list_storage_class(_request_timeout=(5, 15)).items
-    except ApiException as err:
-        return None, f"StorageClasses could not be listed (HTTP {err.status})"
-    for sc in classes:
-        annotations = sc.metadata.annotations or {}
-        if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
-            return sc.metadata.name, f"default StorageClass {sc.metadata.name!r}"
-    return None, f"no default StorageClass among {len(classes)} StorageClass(es)"
-
-
-def plan_cache(api: client.ApiClient, namespace: str, job: JobDescription) -> CachePlan:
-    """A PVC per repository when the cluster has a default StorageClass, else an emptyDir."""
-    storage_class, why = default_storage_class(api)
-    if storage_class is None:
-        return CachePlan({"name": "cache", "emptyDir": {}}, "emptyDir", f"emptyDir: {why}")
-    claim = f"runner-cache-{job.cache_key}"
-    try:
-        builders.create(api, namespace, builders.pvc(claim, labels={CACHE_LABEL: job.cache_key}))
-    except ApiException as err:
-        if err.status != 409:  # 409: another job of the repository made it first
-            raise
-    return CachePlan({"name": "cache", "persistentVolumeClaim": {"claimName": claim}}, "pvc",
-                     f"PersistentVolumeClaim {claim}: {why}")
-
-
-def runner_pod(job: JobDescription, images: builders.Images, cache: CachePlan) -> dict[str, Any]:
-    """The pod for a job (pure: no API calls)."""
-    job.validate()
-    mounts = dict(MOUNTS)
-    env = {"WORKSPACE": MOUNTS["workspace"], "CACHE": MOUNTS["cache"], "ARTIFACTS": MOUNTS["artifacts"],
-           "HOME": MOUNTS["workspace"]}
-    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}},
-                                     {"name": "artifacts", "emptyDir": {}}, cache.volume]
-    if job.source_files is not None:
-        volumes.append({"name": "source", "configMap": {"name": source_config_map_name(job.name), "items": [
-            {"key": _config_key(path), "path": path} for path in sorted(job.source_files)]}})
-        checkout = builders.container("checkout", images.busybox, ["sh", "-c", OFFLINE_CHECKOUT],
-                                      pull_policy=images.pull_policy, env={**env, "SOURCE": "/source"},
-                                      mounts={"workspace": MOUNTS["workspace"], "source": "/source"})
-    else:
-        checkout = builders.container("checkout", images.git, ["sh", "-c", GIT_CHECKOUT],
-                                      pull_policy=images.pull_policy,
-                                      env={**env, "REPOSITORY": job.repository, "REVISION": job.revision},
-                                      mounts={"workspace": MOUNTS["workspace"]})
-    step_env = {"STEP_COUNT": str(len(job.steps)), "TERMINATION_LOG": TERMINATION_LOG}
-    for i, step in enumerate(job.steps):
-        step_env[f"STEP_NAME_{i}"] = step.name
-        step_env[f"STEP_RUN_{i}"] = step.run
-    steps = builders.container("steps", images.busybox, ["sh", "-c", STEPS_SCRIPT],
-                               pull_policy=images.pull_policy, env={**job.env, **env, **step_env},
-                               mounts=mounts)
-    labels = {JOB_LABEL: job.name, CACHE_LABEL: job.cache_key}
-    affinity = None
-    if cache.kind == "pvc":  # a ReadWriteOnce claim: keep concurrent jobs of a repository on one node
-        affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
-            "labelSelector": {"matchLabels": {CACHE_LABEL: job.cache_key}},
-            "topologyKey": "kubernetes.io/hostname"}]}}
-    spec = builders.pod_spec([steps], init_containers=[checkout], volumes=volumes,
-                             active_deadline_seconds=job.deadline_seconds, affinity=affinity)
-    return builders.pod(f"runner-{job.name}", spec, labels=labels,
-                        annotations={"fedtest.io/cache": cache.reason})
-
-
-def source_config_map_name(job_name: str) -> str:
-    return f"runner-{job_name}-source"
-
-
-def _config_key(path: str) -> str:
-    """ConfigMap keys allow [-._a-zA-Z0-9]; the pod maps each key back to its path."""
-    digest = hashlib.sha256(path.encode()).hexdigest()[:6]
-    return re.sub(r"[^-._a-zA-Z0-9]", "_", path.strip("/")) + "-" + digest
-
+__all__ = [
+    "CACHE_LABEL",
+    "JOB_LABEL",
+    "Attempt",
+    "CachePlan",
+    "JobDescription",
+    "JobResult",
+    "JobSpecError",
+    "Launcher",
+    "Placement",
+    "RunningJob",
+    "Step",
+    "runner_pod",
+    "source_config_map_name",
+    "split_log",
+]
 
 @dataclass
 class JobResult:
@@ -210,8 +64,9 @@ class JobResult:
 
     name: str
     pod: str
-    phase: str  # Succeeded, Failed or Cancelled
+    phase: str  # Succeeded, Failed, Cancelled; Disrupted: the pod was taken away (Launcher.finish retries)
     reason: str = ""
+    message: str = ""  # the kubelet's (or scheduler's) words when the pod could not run
     exit_code: int | None = None
     failed_step: str | None = None
     steps_started: list[str] = field(default_factory=list)
@@ -220,18 +75,37 @@ class JobResult:
     phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds since create)
     startup_seconds: float | None = None
     cache: str = ""
+    node: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)  # every pod the job took, in order
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One pod of a job: a disrupted one (evicted, drained) is retried within the launcher's budget."""
+
+    number: int
+    pod: str
+    node: str | None
+    phase: str
+    reason: str
+    message: str = ""
 
 
 class RunningJob:
     """A launched job: follow() it to the end, or cancel() it from another thread."""
 
-    def __init__(self, launcher: Launcher, job: JobDescription, pod_name: str, cache: CachePlan) -> None:
+    def __init__(self, launcher: Launcher, job: JobDescription, pod_name: str, cache: CachePlan,
+                 attempt: int = 1) -> None:
         self.launcher = launcher
+        self.attempt = attempt
+        self.disruption: tuple[str, str] | None = None
         self.job = job
         self.pod_name = pod_name
         self.cache = cache
         self.created = time.monotonic()
         self.cancelled = threading.Event()
+        self.successor: RunningJob | None = None  # the retry that replaced this pod, if any
+        self.states = podstates.PodWatch(launcher.unschedulable_grace)
         self._log_lines: list[str] = []
         self._log_thread: threading.Thread | None = None
 
@@ -241,16 +115,19 @@ class RunningJob:
         with contextlib.suppress(ApiException):
             self.launcher.core.delete_namespaced_pod(self.pod_name, self.launcher.namespace,
                                                      grace_period_seconds=0)
+        if self.successor is not None:  # the handle the caller holds also stops the job's retries
+            self.successor.cancel()
 
     def follow(self, timeout: float) -> JobResult:
         """Watch the pod to its end (phase changes, streamed log), collect, then destroy it."""
         result = JobResult(self.job.name, self.pod_name, phase="Running", cache=self.cache.reason)
+        self.disruption = None
         try:
             final = waits.watch_until(
                 waits.Target(self.launcher.core.list_namespaced_pod, self.launcher.namespace, "Pod",
                              name=self.pod_name),
                 lambda objs: self._observe(objs, result), what=f"runner pod {self.pod_name} to finish",
-                timeout=timeout, events_api=self.launcher.core)
+                timeout=timeout, events_api=self.launcher.core, recheck=waits.RECHECK_SECONDS)
             self._finish(final, result)
         except BaseException:
             # keep what the pod said before it is destroyed: a timed-out job's log is evidence
@@ -260,10 +137,15 @@ class RunningJob:
             self.launcher.destroy(self.job, self.pod_name)
         return result
 
-    def _observe(self, objects: dict[str, Any], result: JobResult) -> client.V1Pod | str | None:
+    def _observe(self, objects: dict[str, Any],
+                 result: JobResult) -> client.V1Pod | podstates.Unrecoverable | str | None:
         pod = objects.get(self.pod_name)
         if pod is None:
+            if self.disruption is not None and not self.cancelled.is_set():
+                return DISRUPTED
             return "gone" if result.phases or self.cancelled.is_set() else None
+        result.node = pod.spec.node_name if pod.spec else result.node
+        self.disruption = podstates.disruption(pod) or self.disruption
         phase = pod.status.phase if pod.status else None
         elapsed = time.monotonic() - self.created
         if phase and (not result.phases or result.phases[-1][0] != phase):
@@ -273,7 +155,13 @@ class RunningJob:
             self._start_log_stream()
         if self.cancelled.is_set() and pod.metadata.deletion_timestamp:
             return "gone"
-        return pod if phase in ("Succeeded", "Failed") else None
+        if phase == "Failed" and self.disruption is not None:
+            return DISRUPTED
+        if phase in ("Succeeded", "Failed"):
+            return pod
+        if pod.metadata.deletion_timestamp and self.disruption is not None:
+            return None  # evicted: its containers are being stopped; the end of the log is still to come
+        return self.states.check(pod)  # an unrecoverable state ends the job now, not at the deadline
 
     def _start_log_stream(self) -> None:
         def stream() -> None:
@@ -294,7 +182,20 @@ class RunningJob:
         self._log_thread = threading.Thread(target=stream, name=f"log-{self.pod_name}", daemon=True)
         self._log_thread.start()
 
-    def _finish(self, final: client.V1Pod | str, result: JobResult) -> None:
+    def _finish(self, final: client.V1Pod | podstates.Unrecoverable | str, result: JobResult) -> None:
+        if isinstance(final, podstates.Unrecoverable):
+            result.phase, result.reason, result.message = "Failed", final.reason, final.message
+            result.failed_step = "checkout" if final.container == "checkout" else None
+            self.launcher.store(self.job, "\n".join(self._log_lines), None)
+            return
+        if final == DISRUPTED and self.disruption is not None:
+            result.phase, (result.reason, result.message) = "Disrupted", self.disruption
+            if self._log_thread is not None:
+                self._log_thread.join(30)
+            log, archive = split_log(self._log_lines)
+            result.log = log
+            result.artifacts = self.launcher.store(self.job, log, archive, f"attempt-{self.attempt}")
+            return
         if isinstance(final, str):
             result.phase = "Cancelled" if self.cancelled.is_set() else "Failed"
             result.reason = "Cancelled" if self.cancelled.is_set() else "pod deleted by someone else"
@@ -325,6 +226,9 @@ class RunningJob:
         result.artifacts = self.launcher.store(self.job, log, archive)
 
 
+DISRUPTED = "disrupted"
+
+
 def _main_started(pod: client.V1Pod) -> bool:
     for cs in (pod.status.container_statuses if pod.status else None) or []:
         if cs.name == "steps" and cs.state and (cs.state.running or cs.state.terminated):
@@ -352,22 +256,40 @@ class Launcher:
     """Launches runner pods in one namespace; results (logs, artifacts) go under `artifacts_dir`."""
 
     def __init__(self, api: client.ApiClient, namespace: str, images: builders.Images,
-                 artifacts_dir: Path) -> None:
+                 artifacts_dir: Path, *, placement: Placement | None = None,
+                 unschedulable_grace: float = podstates.UNSCHEDULABLE_GRACE_SECONDS,
+                 retry_budget: int = RETRY_BUDGET, cache_claims: bool = True) -> None:
         self.api = api
         self.namespace = namespace
         self.images = images
         self.artifacts_dir = artifacts_dir
+        self.placement = placement
+        self.unschedulable_grace = unschedulable_grace
+        self.retry_budget = retry_budget
+        self.cache_claims = cache_claims
         self.core = client.CoreV1Api(api)
 
-    def start(self, job: JobDescription) -> RunningJob:
+    def variant(self, **changes: Any) -> Launcher:
+        """The same launcher with some settings changed (images, placement, unschedulable_grace,
+        retry_budget, cache_claims); same namespace, client and results folder."""
+        settings = {"images": self.images, "placement": self.placement, "retry_budget": self.retry_budget,
+                    "unschedulable_grace": self.unschedulable_grace, "cache_claims": self.cache_claims}
+        unknown = set(changes) - set(settings)
+        if unknown:
+            raise TypeError(f"unknown launcher settings {sorted(unknown)}: use some of {sorted(settings)}")
+        settings.update(changes)
+        images = settings.pop("images")
+        return Launcher(self.api, self.namespace, images, self.artifacts_dir, **settings)
+
+    def start(self, job: JobDescription, attempt: int = 1) -> RunningJob:
         job.validate()
-        cache = plan_cache(self.api, self.namespace, job)
-        manifest = runner_pod(job, self.images, cache)
+        cache = plan_cache(self.api, self.namespace, job, self.cache_claims)
+        manifest = runner_pod(job, self.images, cache, self.placement, attempt)
         if job.source_files is not None:
-            data = {_config_key(p): text for p, text in job.source_files.items()}
+            data = {config_key(p): text for p, text in job.source_files.items()}
             builders.create(self.api, self.namespace, builders.config_map(
                 source_config_map_name(job.name), data, labels={JOB_LABEL: job.name}))
-        running = RunningJob(self, job, manifest["metadata"]["name"], cache)
+        running = RunningJob(self, job, manifest["metadata"]["name"], cache, attempt)
         try:
             builders.create(self.api, self.namespace, manifest)
         except BaseException:
@@ -376,12 +298,36 @@ class Launcher:
         running.created = time.monotonic()
         return running
 
-    def run(self, job: JobDescription, timeout: float) -> JobResult:
-        return self.start(job).follow(timeout)
+    def finish(self, running: RunningJob, timeout: float) -> JobResult:
+        """Follow a started job to its end (its pod is gone when this returns). A pod taken away by an
+        eviction or a drain is replaced by a new one, once the old one is gone, up to `retry_budget`
+        times within the same `timeout`; the result lists every attempt."""
+        deadline = waits.Deadline(timeout)
+        attempts: list[Attempt] = []
+        while True:
+            result = running.follow(max(deadline.remaining(), 0.001))
+            attempts.append(Attempt(running.attempt, running.pod_name, result.node, result.phase, result.reason,
+                                    result.message))
+            if result.phase != "Disrupted" or running.cancelled.is_set():
+                break
+            if len(attempts) > self.retry_budget:
+                result.phase = "Failed"
+                result.reason = f"{result.reason}: disrupted {len(attempts)} times, retry budget " \
+                                f"{self.retry_budget} spent"
+                break
+            previous, running = running, self.start(running.job, attempt=running.attempt + 1)
+            previous.successor = running
+            if previous.cancelled.is_set():  # cancelled while the retry was being created
+                running.cancel()
+        result.attempts = attempts
+        return result
 
-    def store(self, job: JobDescription, log: str, archive: bytes | None) -> list[Path]:
+    def run(self, job: JobDescription, timeout: float) -> JobResult:
+        return self.finish(self.start(job), timeout)
+
+    def store(self, job: JobDescription, log: str, archive: bytes | None, subdir: str = "") -> list[Path]:
         """Write the job's log and unpack its artifacts; returns the artifact files."""
-        dest = self.artifacts_dir / job.name
+        dest = self.artifacts_dir / job.name / subdir
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "steps.log").write_text(log, encoding="utf-8")
         if not archive:

@@ -18,10 +18,13 @@ import urllib3
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from e2e.framework import podstates
+
 R = TypeVar("R")
 HTTP_GONE = 410
 EVENTS_SHOWN = 10
 STATE_CHARS = 1500
+RECHECK_SECONDS = 5.0  # how late a time-based verdict (a grace running out) may come
 
 
 @dataclass
@@ -90,11 +93,13 @@ class Target:
 
 def watch_until(target: Target, predicate: Callable[[dict[str, Any]], R | None], *, what: str,
                 timeout: float | Deadline, describe: Callable[[dict[str, Any]], str] | None = None,
-                events_api: client.CoreV1Api | None = None) -> R:
+                events_api: client.CoreV1Api | None = None, recheck: float | None = None) -> R:
     """Return predicate(objects) as soon as it is not None; objects maps name -> live object.
 
     The predicate may raise WaitFailed to stop early. It sees the full set after the list and after
     every watch event, so it can also keep its own history (e.g. every job a CronJob created).
+    `recheck` (seconds) also runs it after that long without an event, for verdicts that come with
+    time alone (a grace running out) rather than with a change of the object.
     """
     deadline = timeout if isinstance(timeout, Deadline) else Deadline(timeout)
     describe = describe or describe_objects
@@ -118,7 +123,8 @@ def watch_until(target: Target, predicate: Callable[[dict[str, Any]], R | None],
             for event in stream.stream(
                 target.list_fn, *target.args(), **target.call_kwargs(),
                 resource_version=resource_version, allow_watch_bookmarks=True,
-                timeout_seconds=max(1, int(deadline.remaining())), _request_timeout=_timeouts(deadline),
+                timeout_seconds=max(1, int(min(deadline.remaining(), recheck or deadline.remaining()))),
+                _request_timeout=_timeouts(deadline, recheck),
             ):
                 obj = event["object"]
                 if event["type"] == "BOOKMARK" or not target.matches(obj):
@@ -141,11 +147,15 @@ def watch_until(target: Target, predicate: Callable[[dict[str, Any]], R | None],
             listed = False  # the resourceVersion expired: relist and watch from the new one
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
             resource_version = stream.resource_version or resource_version
+        if recheck is not None and listed:
+            result = predicate(objects)
+            if result is not None:
+                return result
 
 
-def _timeouts(deadline: Deadline) -> tuple[float, float]:
+def _timeouts(deadline: Deadline, recheck: float | None = None) -> tuple[float, float]:
     remaining = max(deadline.remaining(), 0.5)
-    return (min(remaining, 15.0), remaining)
+    return (min(remaining, 15.0), min(remaining, recheck) if recheck else remaining)
 
 
 def _timeout(target: Target, what: str, deadline: Deadline, state: str,
@@ -206,11 +216,14 @@ def summarize(obj: Any) -> str:
 
 
 def pod_phase(api: client.ApiClient, namespace: str, name: str, phases: Collection[str],
-              timeout: float | Deadline) -> client.V1Pod:
-    """Wait until the pod is in one of `phases`; fail fast when it ends in another one or vanishes."""
+              timeout: float | Deadline,
+              unschedulable_grace: float = podstates.UNSCHEDULABLE_GRACE_SECONDS) -> client.V1Pod:
+    """Wait until the pod is in one of `phases`; fail fast when it ends in another one, vanishes, or
+    is stuck in a state it cannot leave (a bad image, a missing config key, no node fits)."""
     core = client.CoreV1Api(api)
     wanted = set(phases)
     seen: dict[str, bool] = {}
+    states = podstates.PodWatch(unschedulable_grace)
 
     def reached(objects: dict[str, Any]) -> client.V1Pod | None:
         pod = objects.get(name)
@@ -225,11 +238,14 @@ def pod_phase(api: client.ApiClient, namespace: str, name: str, phases: Collecti
         if phase in ("Succeeded", "Failed"):
             raise WaitFailed(f"pod {namespace}/{name} ended {phase} ({pod_reason(pod)}) "
                              f"while waiting for {sorted(wanted)}")
+        stuck = states.check(pod)
+        if stuck is not None:
+            raise WaitFailed(f"pod {namespace}/{name} cannot run: {stuck}")
         return None
 
     return watch_until(Target(core.list_namespaced_pod, namespace, "Pod", name=name), reached,
                        what=f"pod {namespace}/{name} phase in {sorted(wanted)}", timeout=timeout,
-                       events_api=core)
+                       events_api=core, recheck=RECHECK_SECONDS)
 
 
 def pod_reason(pod: client.V1Pod) -> str:

@@ -8,6 +8,12 @@ a folder per PersistentVolumeClaim, ConfigMap items written out). Env values tha
 served as the pod log (follow=true streams it), its exit code and termination message land in the
 container status, activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting the
 pod kills its processes.
+
+Before a container starts it passes what a real node checks (tests/standins/admission.py): the pod
+must fit a node (else the scheduler's Unschedulable condition), the image reference must parse (else
+InvalidImageName), the image must exist (images in `unpullable` give ErrImagePull, then
+ImagePullBackOff after `pull_backoff` seconds), and env from ConfigMaps must resolve (else
+CreateContainerConfigError). A pod stopped there stays Pending with the kubelet's status shapes.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
+from tests.standins import admission
 from tests.standins.kube import KubeStandIn
 
 
@@ -66,12 +73,15 @@ class FakeKubelet:
     """`with FakeKubelet(kube, "a", api) as kubelet:`; pods created in cluster "a" then run."""
 
     def __init__(self, kube: KubeStandIn, cluster: str, api: client.ApiClient, *,
-                 start_delay: float = 0.3, end_delay: float = 0.3) -> None:
+                 start_delay: float = 0.3, end_delay: float = 0.3, unpullable: Collection[str] = (),
+                 pull_backoff: float = 0.5) -> None:
         self.kube = kube
         self.emulator = kube.clusters[cluster].emulator
         self.core = client.CoreV1Api(api)
         self.start_delay = start_delay
         self.end_delay = end_delay
+        self.unpullable = set(unpullable)
+        self.pull_backoff = pull_backoff
         self.root = Path(tempfile.mkdtemp(prefix="fake-kubelet-"))
         self.deleted: dict[str, threading.Event] = {}
         self.workers: list[threading.Thread] = []
@@ -138,9 +148,13 @@ class FakeKubelet:
         self._patch(raw, {"phase": "Pending", "startTime": _now()})
         if deleted.wait(self.start_delay):
             return
+        if not self._scheduled(raw):
+            return
         with self._volumes(raw) as mounts:
             init_statuses = []
             for c in spec.get("initContainers", []):
+                if self._blocked(raw, c, init_statuses, deleted):
+                    return
                 code, _, _ = self._exec(c, mounts, deleted, started, spec, PodLog())
                 init_statuses.append(_status(c, {"terminated": {"exitCode": code, "reason": "Completed"
                                                                 if code == 0 else "Error"}}))
@@ -148,6 +162,8 @@ class FakeKubelet:
                     self._patch(raw, {"phase": "Failed", "initContainerStatuses": init_statuses})
                     return
             main = spec["containers"][0]
+            if self._blocked(raw, main, init_statuses, deleted):
+                return
             log = PodLog()
             self._serve_log(raw, main["name"], log)
             self._patch(raw, {"phase": "Running", "initContainerStatuses": init_statuses,
@@ -168,6 +184,45 @@ class FakeKubelet:
                           message="Pod was active on the node longer than the specified deadline")
             terminated.update(exitCode=137)
         self._patch(raw, status)
+
+    def _scheduled(self, raw: dict[str, Any]) -> bool:
+        """Bind the pod to a node that fits, or report it Unschedulable as kube-scheduler does."""
+        nodes = self.core.list_node().items
+        placed = admission.schedule(raw, [self.core.api_client.sanitize_for_serialization(n) for n in nodes])
+        name, namespace = raw["metadata"]["name"], raw["metadata"]["namespace"]
+        if placed.node is None:
+            self._patch(raw, {"phase": "Pending", "conditions": [{
+                "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                "message": placed.unschedulable, "lastTransitionTime": _now()}]})
+            return False
+        with contextlib.suppress(ApiException):
+            self.core.patch_namespaced_pod(name, namespace, {"spec": {"nodeName": placed.node}})
+        raw["spec"]["nodeName"] = placed.node
+        return True
+
+    def _blocked(self, raw: dict[str, Any], c: dict[str, Any], init_statuses: list[dict[str, Any]],
+                 deleted: threading.Event) -> bool:
+        """Whether the container cannot start; if so the pod is left Pending with the kubelet's status."""
+        why = admission.waiting_reason(self.core, raw["metadata"]["namespace"], c, self.unpullable)
+        if why is None:
+            return False
+        is_init = c in raw["spec"].get("initContainers", [])
+
+        def report(reason: str, message: str) -> None:
+            waiting = _status(c, {"waiting": {"reason": reason, "message": message}})
+            status: dict[str, Any] = {"phase": "Pending", "initContainerStatuses": [*init_statuses]}
+            if is_init:
+                status["initContainerStatuses"].append(waiting)
+                status["containerStatuses"] = [_status(m, {"waiting": {"reason": "PodInitializing"}})
+                                               for m in raw["spec"]["containers"]]
+            else:
+                status["containerStatuses"] = [waiting]
+            self._patch(raw, status)
+
+        report(*why)
+        if why[0] == "ErrImagePull" and not deleted.wait(self.pull_backoff):
+            report("ImagePullBackOff", admission.backoff_message(c.get("image", "")))
+        return True
 
     def _serve_log(self, raw: dict[str, Any], container: str, log: PodLog) -> None:
         path = f"get /api/v1/namespaces/{raw['metadata']['namespace']}/pods/{raw['metadata']['name']}/log"
