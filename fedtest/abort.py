@@ -61,6 +61,11 @@ class AbortController:
     def aborted(self) -> bool:
         return self._event.is_set()
 
+    @property
+    def event(self) -> threading.Event:
+        """Set on abort: for code that waits on an Event (the conformance tester)."""
+        return self._event
+
     def install(self) -> AbortController:
         """Install signal handlers (main thread only) and start the deadline timer."""
         for signum in self.signals:

@@ -6,8 +6,9 @@
                         pre-flight step (provider, its settings and tools, the cluster plan, the ledger)
     with run.clusters():  bring-up, a step per cluster, in parallel ...
         <the tests>       ... the tests run here (skipped, with the reason, if setup failed) ...
-                          ... then, in a finally: leaked namespaces, cluster logs on failure,
-                          teardown (unless --keep-clusters), the provider's leak check
+                          ... then the upstream conformance suite when asked (a step per cluster,
+                          unless the run was aborted) and, in a finally: leaked namespaces, cluster
+                          logs on failure, teardown (unless --keep-clusters), the provider's leak check
     run.close(...)      JUnit, then publish: artifacts and build-log.txt, finished.json, then
                         latest-build.txt. Every path that can still write ends here.
 
@@ -19,7 +20,9 @@ clusters, pytest_unconfigure -> close. pytest calls unconfigure whenever configu
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 import os
 import subprocess
 import time
@@ -31,14 +34,15 @@ from typing import Any
 
 from e2e.framework import diagnostics, kube, namespaces
 from e2e.framework.config import E2EConfig, mirrored
+from e2e.framework.conformance import ConformanceResult, conformance_metadata, run_on_clusters
 from fedtest import clusters as cluster_steps
 from fedtest.abort import AbortController
 from fedtest.cases import JUNIT_NAME, CaseBook
 from fedtest.console import ConsoleLog
-from fedtest.errors import FedtestError
+from fedtest.errors import FedtestError, one_line
 from fedtest.progress import Progress
 from fedtest.settings import Settings
-from fedtest.steps import wrap_step
+from fedtest.steps import StepResult, wrap_step
 from providers import ledger as ledger_mod
 from providers import options as options_mod
 from providers import registry
@@ -132,6 +136,7 @@ class Run:
         self.provider: Provider | None = None
         self.specs: list[ClusterSpec] = []
         self.timings: dict[str, float] = {}
+        self.conformance: list[ConformanceResult] = []
         self._mark = time.monotonic()
         self._brought_up = False
 
@@ -200,13 +205,35 @@ class Run:
                 self.view.setup_error = f"setup failed: {failed[0].name}: {failed[0].error}"
             self.book.write()
             yield
+            self._lap("tests")
+            self._conformance()
         finally:
             self.abort.settle()
-            self._lap("tests")
+            self._lap("tests" if "tests" not in self.timings else "conformance")
             if self.abort.aborted:
                 self.book.interrupted(self.abort.reason or "aborted")
             self._finish_clusters()
             self._lap("teardown")
+
+    def _conformance(self) -> None:
+        """The upstream suite in every cluster that is up, in parallel; each cluster its own infra case."""
+        settings = self.settings.conformance
+        clusters = self.view.up()
+        if settings is None or not clusters or self.abort.aborted:
+            return
+        left = self.abort.remaining()
+        deadline = left if math.isfinite(left) else settings.timeout + settings.start_timeout + 600
+        self.progress.say(f"conformance: {len(clusters)} cluster(s), focus {settings.focus!r}")
+        try:
+            settings = dataclasses.replace(settings, run_id=self.run_id)  # labels all it creates
+            results = run_on_clusters(clusters, settings, self.settings.artifacts, deadline_seconds=deadline,
+                                      stop=self.abort.event, log=self.progress.say)
+        except Exception as err:  # the tester reports its own failures; this is for its defects
+            self.steps.append(StepResult("Conformance", 0.0, one_line(err)))
+            return
+        self.conformance = results
+        for r in results:  # the tester said each one's outcome already
+            self.steps.append(StepResult(r.case_name, r.seconds, r.error, dict(r.properties)))
 
     def _finish_clusters(self) -> None:
         if self.provider is None or not self._brought_up:
@@ -272,7 +299,9 @@ class Run:
             kinds.append("infra")
         if tests_failed or self.book.failed_tests:
             kinds.append("tests")
-        meta = self.metadata()
+        if any(r.failed for r in self.conformance):
+            kinds.append("conformance")
+        meta = {**self.metadata(), **conformance_metadata(self.conformance)} if self.conformance else self.metadata()
         if failed_steps:
             meta["failed-steps"] = "; ".join(failed_steps)[:500]
         if self.abort.aborted:

@@ -20,8 +20,10 @@ from e2e.framework import diagnostics, namespaces
 from e2e.framework import kube as kube_clients
 from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
 from e2e.framework.config import E2EConfig
+from e2e.framework.conformance import DEFAULT_FOCUS, ConformanceSettings
 from fedtest.abort import AbortController
 from fedtest.cases import Phase
+from fedtest.errors import FedtestError
 from fedtest.lifecycle import ABORT_MARKER, ClusterSet, Run
 from fedtest.settings import Settings
 from providers.base import Cluster
@@ -73,6 +75,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds between progress lines while a step waits, e.g. a cluster coming up (default 30)")
     add("--results-deadline", type=float, default=30.0,
         help="seconds any one results read or write may keep retrying before it fails (default 30)")
+    _add_conformance_options(parser)
+
+
+def _add_conformance_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fedtest-conformance", "fedtest: the upstream Conformance suite in each cluster")
+    add = group.addoption
+    add("--conformance", action="store_true",
+        help="run the upstream Conformance suite in each cluster after fedtest's tests, in the same build")
+    add("--conformance-focus", default=DEFAULT_FOCUS, help="ginkgo focus regex (default %(default)s)")
+    add("--conformance-skip", default="", help="ginkgo skip regex (default: none)")
+    add("--conformance-parallel", type=int, default=1,
+        help="ginkgo processes; [Serial] specs still run alone (default 1)")
+    add("--conformance-image", help="image instead of registry.k8s.io/conformance:<server version> "
+                                    "(through --image-registry; default: the cluster's version)")
+    add("--conformance-timeout", type=float, default=10800.0,
+        help="seconds the suite may run; --deadline bounds it too (default 10800)")
+    add("--conformance-dry-run", action="store_true",
+        help="list the tests focus and skip select (ginkgo's dry run) and run none")
+
+
+def _conformance(config: pytest.Config) -> ConformanceSettings | None:
+    opt = config.getoption
+    if not opt("conformance"):
+        return None
+    settings = ConformanceSettings(
+        focus=opt("conformance_focus"), skip=opt("conformance_skip"), parallel=opt("conformance_parallel"),
+        image=opt("conformance_image"), image_registry=opt("image_registry"), dry_run=opt("conformance_dry_run"),
+        timeout=opt("conformance_timeout"), results_image=opt("busybox_image"),
+        pull_policy=opt("image_pull_policy"),
+    )
+    try:
+        settings.validate()
+    except FedtestError as err:
+        raise pytest.UsageError(str(err)) from None
+    return settings
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -88,7 +125,7 @@ def _settings(config: pytest.Config) -> Settings:
         bringup_deadline=opt("bringup_deadline"), namespace_deadline=opt("namespace_deadline"),
         results=opt("results"), job=opt("job"), build_id=opt("build_id"), deadline=opt("deadline"),
         abort_reserve=opt("abort_reserve"), results_deadline=opt("results_deadline"),
-        progress_every=opt("progress_every"),
+        progress_every=opt("progress_every"), conformance=_conformance(config),
     )
 
 

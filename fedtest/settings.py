@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
+from e2e.framework.conformance import ConformanceSettings
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Settings:
     abort_reserve: float = 300.0
     results_deadline: float = 30.0
     progress_every: float = 30.0
+    conformance: ConformanceSettings | None = None  # the upstream suite after the tests (--conformance)
 
     @property
     def build_log(self) -> Path:

@@ -226,12 +226,12 @@ class _Tester:
                 raise ConformanceError(f"cannot create {kind} {name}: HTTP {err.status} {err.reason}: {fix}") from None
 
     def _collect(self, follower: Follower, outcome: str) -> None:
-        """Write e2e.log and the results archive under artifacts/conformance/<cluster>/, then the JUnit."""
+        """Write e2e.log under artifacts/conformance/<cluster>/, then upstream's junit_01.xml merged as
+        artifacts/junit_conformance_<cluster>.xml (the only copy: TestGrid would read another as rows of
+        its own, and a compressed archive cannot be scrubbed, so it is never published)."""
         self.out.mkdir(parents=True, exist_ok=True)
         archive = report.results_archive(follower.carrier_log()) if outcome == "ended" else None
         files = report.unpack(archive) if archive else {}
-        if archive:
-            (self.out / "results.tar.gz").write_bytes(archive)  # junit_01.xml and e2e.log as upstream wrote them
         (self.out / "e2e.log").write_bytes(files.get("e2e.log") or follower.suite_log().encode())
         elapsed = self.deadline.seconds - self.deadline.remaining()
         if outcome == "aborted":

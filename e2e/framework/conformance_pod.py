@@ -19,6 +19,7 @@ from typing import Any
 
 from e2e.framework import builders
 from e2e.framework.namespaces import RUN_LABEL
+from fedtest.errors import FedtestError
 
 UPSTREAM_IMAGE = "registry.k8s.io/conformance"
 DEFAULT_FOCUS = r"\[Conformance\]"
@@ -50,7 +51,7 @@ echo '::fedtest-conformance-results-end'
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)\.(\d+)(-(?:alpha|beta|rc)\.\d+)?")
 
 
-class ConformanceError(Exception):
+class ConformanceError(FedtestError):
     """The tester failed (cannot set up, start, finish or deliver); str(err) is one line saying what to do."""
 
 

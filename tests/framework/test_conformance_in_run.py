@@ -1,0 +1,54 @@
+"""--conformance in a real fedtest run: after the suite, in each cluster, merged into the same build."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from tests.framework.test_conformance import SPECS, leftovers
+from tests.standins.conformance_kubelet import FakeConformanceKubelet, Suite
+
+
+def _cases(path: Path) -> dict[str, str]:
+    result = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        tags = [t for t in ("failure", "error", "skipped") if case.find(t) is not None]
+        result[case.get("name")] = tags[0] if tags else "passed"
+    return result
+
+
+def test_conformance_runs_after_the_suite_in_each_cluster_and_joins_the_build(pytester, clusters, tmp_path):
+    pytester.makepyfile(test_own="def test_own(namespace):\n    assert namespace\n")
+    artifacts = tmp_path / "artifacts"
+    with ExitStack() as stack:
+        for name in ("east", "west"):
+            stack.enter_context(FakeConformanceKubelet(clusters.kube, name, clusters.clients[name], Suite(SPECS)))
+        result = pytester.runpytest(
+            ".", "--provider", "existing", "--kubeconfig", str(tmp_path / "kubeconfig"), "--contexts", "east,west",
+            "--artifacts", str(artifacts), "--job", "j", "--build-id", "4",
+            "--conformance", "--conformance-focus", "Simple pod should")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    build = artifacts / "logs" / "j" / "4"
+    own = _cases(build / "artifacts" / "junit_01.xml")
+    assert own["Conformance: east"] == own["Conformance: west"] == "passed"
+    assert own["test_own.py::test_own[east]"] == "passed"
+    for name in ("east", "west"):
+        upstream = _cases(build / "artifacts" / f"junit_conformance_{name}.xml")
+        assert sorted(upstream) == sorted(f"{s.name} [{name}]" for s in SPECS if "Simple pod should" in s.name)
+        assert set(upstream.values()) == {"passed"}
+        assert leftovers(clusters, name) == {}  # nothing the tester created survives
+    finished = json.loads((build / "finished.json").read_text())
+    assert finished["result"] == "SUCCESS" and "conformance-image" in finished["metadata"]
+    result.stdout.fnmatch_lines(["*conformance: 2 cluster(s)*", "*Conformance: east*ok*"])
+
+
+def test_conformance_options_are_checked_like_any_other(pytester, clusters, tmp_path):
+    pytester.makepyfile(test_own="def test_own(namespace):\n    assert namespace\n")
+    result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(tmp_path / "kubeconfig"),
+                                "--contexts", "east", "--conformance", "--conformance-parallel", "0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --conformance-parallel 0 is not a process count*"])
