@@ -45,10 +45,10 @@ def results(tmp_path: Path) -> Path:
 def test_writes_index_summary_and_grid_pages_from_a_folder(results: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "site"
     assert main(["grid", "--results", str(results), "--out", str(out)]) == 0
-    assert "fedtest: grid: 1 dashboards, 3 tabs, 9 build columns" in capsys.readouterr().out
+    assert "fedtest: grid: 2 dashboards, 6 tabs, 18 build columns" in capsys.readouterr().out
     data = grid_json(out / KIND_TAB)
     assert [c["build"] for c in data["columns"]] == ["109", "108", "107", "106", "105", "104", "103", "102", "101"]
-    assert data["headers"] == ["job-version", "provider"]
+    assert data["headers"] == ["job-version", "provider", "conformance-image"]
     assert data["columns"][1]["extra"] == ["v1.31.2", "kind-podman"]
     assert overall_row(data)["106"] == ["FAIL", "F"]
     assert data["links"][1]["log"] == (results / "logs/e2e-kind-nightly/108/build-log.txt").resolve().as_uri()
@@ -75,7 +75,7 @@ def test_jobs_without_a_test_group_get_their_own_dashboard(tmp_path: Path) -> No
                 files={"artifacts/junit_01.xml": junit(case("test_pods"))})  # fmt: skip
     assert main(["grid", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "site")]) == 0
     data = grid_json(tmp_path / "site/jobs-without-a-test-group/tab-e2e-kind.html")
-    assert data["headers"] == ["job-version", "provider"]  # the configured groups' headers
+    assert data["headers"] == ["job-version", "provider", "conformance-image"]  # the configured groups' headers
     assert [r["name"] for r in data["rows"]] == ["Overall", "fedtest e2e.test_pods"]
 
 
