@@ -49,7 +49,7 @@ def test_writes_index_summary_and_grid_pages_from_a_folder(results: Path, tmp_pa
     data = grid_json(out / KIND_TAB)
     assert [c["build"] for c in data["columns"]] == ["109", "108", "107", "106", "105", "104", "103", "102", "101"]
     assert data["headers"] == ["job-version", "provider", "conformance-image"]
-    assert data["columns"][1]["extra"] == ["v1.31.2", "kind-podman"]
+    assert data["columns"][1]["extra"] == ["v1.31.2", "kind-podman", "missing"]
     assert overall_row(data)["106"] == ["FAIL", "F"]
     assert data["links"][1]["log"] == (results / "logs/e2e-kind-nightly/108/build-log.txt").resolve().as_uri()
     summary_page = (out / "provider-fedtest-nightly/index.html").read_text()
