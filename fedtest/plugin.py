@@ -20,7 +20,7 @@ from kubernetes import client
 from e2e.framework import diagnostics, namespaces
 from e2e.framework import kube as kube_clients
 from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
-from e2e.framework.config import E2EConfig
+from e2e.framework.config import DEFAULT_REACH_WINDOW, E2EConfig
 from fedtest.abort import AbortController
 from fedtest.cases import Phase
 from fedtest.lifecycle import ABORT_MARKER, ClusterSet, Run
@@ -74,6 +74,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds between progress lines while a step waits, e.g. a cluster coming up (default 30)")
     add("--results-deadline", type=float, default=30.0,
         help="seconds any one results read or write may keep retrying before it fails (default 30)")
+    add("--reach-window", type=float, default=DEFAULT_REACH_WINDOW,
+        help="seconds a federated shard's address may take to answer a TCP connect (retried within the window) "
+             "before the resolver calls it unreachable; a new NodePort answers once the nodes' proxies have "
+             "programmed it (default %(default)g)")
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -89,7 +93,7 @@ def _settings(config: pytest.Config) -> Settings:
         bringup_deadline=opt("bringup_deadline"), namespace_deadline=opt("namespace_deadline"),
         results=opt("results"), job=opt("job"), build_id=opt("build_id"), deadline=opt("deadline"),
         abort_reserve=opt("abort_reserve"), results_deadline=opt("results_deadline"),
-        progress_every=opt("progress_every"),
+        progress_every=opt("progress_every"), reach_window=opt("reach_window"),
     )
 
 
@@ -123,6 +127,8 @@ def _check(settings: Settings) -> None:
         raise pytest.UsageError("--progress-every must be above 0 seconds: pass e.g. --progress-every 30")
     if settings.results_deadline <= 0:
         raise pytest.UsageError("--results-deadline must be above 0 seconds: pass e.g. --results-deadline 30")
+    if settings.reach_window < 0:
+        raise pytest.UsageError("--reach-window must be 0 seconds or more: pass e.g. --reach-window 20")
 
 
 @pytest.hookimpl(trylast=True)  # after the terminal reporter exists: build-log.txt tees its output

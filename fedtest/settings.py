@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
+from e2e.framework.config import DEFAULT_REACH_WINDOW
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Settings:
     provider_opts: tuple[str, ...] = ()
     bringup_deadline: float = 900.0
     namespace_deadline: float = 120.0
+    reach_window: float = DEFAULT_REACH_WINDOW
     # the build record
     results: str | None = None
     job: str | None = None

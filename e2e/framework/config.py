@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_REACH_WINDOW = 20.0  # seconds a federated shard's address may take to answer (--reach-window)
+
 
 @dataclass(frozen=True)
 class E2EConfig:
@@ -16,6 +18,7 @@ class E2EConfig:
     busybox_image: str
     git_image: str
     ingress_address: str | None
+    reach_window: float = DEFAULT_REACH_WINDOW
 
 
 def mirrored(ref: str, registry: str | None) -> str:
