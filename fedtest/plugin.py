@@ -21,6 +21,7 @@ from e2e.framework import diagnostics, namespaces
 from e2e.framework import kube as kube_clients
 from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
 from e2e.framework.config import DEFAULT_REACH_WINDOW, E2EConfig
+from fedtest import evidence
 from fedtest.abort import AbortController
 from fedtest.cases import Phase
 from fedtest.lifecycle import ABORT_MARKER, ClusterSet, Run
@@ -29,7 +30,6 @@ from providers.base import Cluster
 
 RUN_KEY = pytest.StashKey[Run]()
 VIEW_KEY = pytest.StashKey[ClusterSet]()
-REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 WORKER_ABORT_KEY = pytest.StashKey[AbortController]()
 SESSION_KEY = pytest.StashKey[tuple[pytest.Session, int]]()
 NO_CLUSTER = "no-cluster"
@@ -74,6 +74,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds between progress lines while a step waits, e.g. a cluster coming up (default 30)")
     add("--results-deadline", type=float, default=30.0,
         help="seconds any one results read or write may keep retrying before it fails (default 30)")
+    add("--diagnostics-cap", type=float, default=diagnostics.DEFAULT_CAP_MIB, metavar="MIB",
+        help="MiB of diagnostics one failed test may write (its namespaces' objects, events, logs and nodes in "
+             "every cluster it used, captured when it fails); past the cap files are cut and its index.txt "
+             "says which (default %(default)g)")
     add("--reach-window", type=float, default=DEFAULT_REACH_WINDOW,
         help="seconds a federated shard's address may take to answer a TCP connect (retried within the window) "
              "before the resolver calls it unreachable; a new NodePort answers once the nodes' proxies have "
@@ -94,6 +98,7 @@ def _settings(config: pytest.Config) -> Settings:
         results=opt("results"), job=opt("job"), build_id=opt("build_id"), deadline=opt("deadline"),
         abort_reserve=opt("abort_reserve"), results_deadline=opt("results_deadline"),
         progress_every=opt("progress_every"), reach_window=opt("reach_window"),
+        diagnostics_cap_mib=opt("diagnostics_cap"),
     )
 
 
@@ -127,6 +132,8 @@ def _check(settings: Settings) -> None:
         raise pytest.UsageError("--progress-every must be above 0 seconds: pass e.g. --progress-every 30")
     if settings.results_deadline <= 0:
         raise pytest.UsageError("--results-deadline must be above 0 seconds: pass e.g. --results-deadline 30")
+    if settings.diagnostics_cap_mib <= 0:
+        raise pytest.UsageError("--diagnostics-cap must be above 0 MiB: pass e.g. --diagnostics-cap 20")
     if settings.reach_window < 0:
         raise pytest.UsageError("--reach-window must be 0 seconds or more: pass e.g. --reach-window 20")
 
@@ -201,6 +208,7 @@ def _abort_reason(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    evidence.forget(item)
     if item.config.getoption("provider") is None:
         return
     reason = _abort_reason(item.config)
@@ -223,14 +231,17 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failed setup or call: its namespaces are dumped now, before any fixture's teardown deletes things."""
     report = yield
-    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    if report.failed and report.when in ("setup", "call"):
+        settings = item.config.stash[VIEW_KEY].settings
+        index = evidence.capture(item, report.when, _message(report), settings.artifacts,
+                                 int(settings.diagnostics_cap_mib * 1024 * 1024))
+        if index is not None:
+            where = index.relative_to(settings.artifacts).as_posix()
+            report.user_properties.append(("diagnostics", where))
+            report.sections.append(("fedtest diagnostics", f"{index}\n"))
     return report
-
-
-def _test_failed(request: pytest.FixtureRequest) -> bool:
-    reports = request.node.stash.get(REPORTS_KEY, {})
-    return any(r.failed for r in reports.values())
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -275,8 +286,9 @@ def namespace(request: pytest.FixtureRequest, fedtest_run: ClusterSet, cluster: 
     api = kube_clients.client_for(cluster)
     name = namespaces.create(api, namespaces.namespace_name(request.node.nodeid), fedtest_run.run_id,
                              request.node.nodeid)
+    evidence.register(request.node, cluster.name, api, name)
     yield name
-    _collect_and_delete(request, fedtest_run, {cluster.name: api}, name)
+    _delete(fedtest_run, {cluster.name: api}, name)
 
 
 @dataclass(frozen=True)
@@ -296,18 +308,14 @@ def federated_namespace(request: pytest.FixtureRequest, fedtest_run: ClusterSet,
         for c in cluster_set:
             clients[c.name] = kube_clients.client_for(c)
             namespaces.create(clients[c.name], name, fedtest_run.run_id, request.node.nodeid)
+            evidence.register(request.node, c.name, clients[c.name], name)
         yield FederatedNamespace(name, clients)
     finally:
-        _collect_and_delete(request, fedtest_run, clients, name)
+        _delete(fedtest_run, clients, name)
 
 
-def _collect_and_delete(request: pytest.FixtureRequest, view: ClusterSet, clients: dict[str, client.ApiClient],
-                        name: str) -> None:
-    """Diagnostics first (only on failure), then delete within the deadline in every cluster."""
-    if _test_failed(request):
-        base = view.diagnostics_dir(request.node.nodeid)
-        for cluster_name, api in clients.items():
-            diagnostics.dump_namespace(api, name, base / cluster_name)
+def _delete(view: ClusterSet, clients: dict[str, client.ApiClient], name: str) -> None:
+    """Delete within the deadline in every cluster (a failure's diagnostics were taken when it failed)."""
     deadline = view.settings.namespace_deadline
     stuck = [c for c, api in clients.items() if not namespaces.delete(api, name, deadline)]
     if stuck:  # the session's leak check reports it too; this names the test that left it

@@ -53,7 +53,7 @@ def test_namespaces_created_and_removed_even_when_a_test_fails(suite, kube_ab, t
     failed_dirs = [p for p in artifacts.iterdir() if "test_fails_with_a_pod" in p.name]
     assert len(failed_dirs) == 2
     for d in failed_dirs:
-        cluster_dir = next(d.iterdir())
+        cluster_dir = d / d.name[-2]  # test_tiny.py__test_fails_with_a_pod[a] -> its cluster a
         assert (cluster_dir / "pods.yaml").read_text().count("name: runner") == 1
         assert (cluster_dir / "events.yaml").exists()
     assert not [p for p in artifacts.iterdir() if "test_namespace_is_there" in p.name]
