@@ -214,7 +214,7 @@ class Run:
         if self.view.up():
             wrap_step("Teardown: leaked namespaces", self._check_leaked_namespaces, progress=self.progress,
                       results=self.steps)
-        if self.book.failed_tests or not all(r.ok for r in self.steps):
+        if self.book.failed_tests or self.book.flaky() or not all(r.ok for r in self.steps):
             wrap_step("Diagnostics: cluster logs", self._dump_cluster_logs, progress=self.progress,
                       results=self.steps)
         kube.close_all()
@@ -274,6 +274,10 @@ class Run:
         meta = self.metadata()
         if failed_steps:
             meta["failed-steps"] = "; ".join(failed_steps)[:500]
+        flaky = self.book.flaky()  # failed, then passed on a rerun: passed, marked (TestGrid: FLAKY)
+        meta["flaky-tests"] = str(len(flaky))
+        if flaky:
+            meta["flaky"] = "; ".join(flaky)[:500]
         if self.abort.aborted:
             kinds.append("aborted")
             meta["failure"] = ",".join(kinds)

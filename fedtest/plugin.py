@@ -330,10 +330,11 @@ class _CaseRecorder:
         self.run = run
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        failed = report.failed or report.outcome == "rerun"  # rerun: pytest-rerunfailures runs it again
         self.run.book.record(Phase(
             report.nodeid, report.when, report.outcome, report.duration, _message(report),
-            report.longreprtext if report.failed else "", list(report.user_properties),
-            report.capstdout if report.when == "call" else "",
+            report.longreprtext if failed else "", list(report.user_properties),
+            report.capstdout if report.when == "call" else "", int(getattr(report, "rerun", 0) or 0),
         ))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -365,9 +366,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """The infra steps; a failed one also counts as an error in pytest's own closing line."""
+    """Flaky tests by name, then the infra steps; a failed one also counts as an error in pytest's closing line."""
     run = config.stash.get(RUN_KEY, None)
-    if run is None or not run.steps:
+    if run is None:
+        return
+    flaky = run.book.flaky()
+    if flaky:
+        terminalreporter.section(f"fedtest flaky: {len(flaky)} test(s) failed, then passed on a rerun", yellow=True)
+        for name in flaky:
+            terminalreporter.write_line(name)
+    if not run.steps:
         return
     terminalreporter.section("fedtest infrastructure")
     for r in list(run.steps):
@@ -390,7 +398,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session, status = config.stash.get(SESSION_KEY, (None, int(pytest.ExitCode.INTERNAL_ERROR)))
     report = run.close(tests_failed=status not in (pytest.ExitCode.OK, pytest.ExitCode.INTERRUPTED))
     if report is not None:
-        run.progress.write(f"fedtest: run {run.run_id}: {report.result}: {report.url}")
+        flaky = len(run.book.flaky())
+        mark = f" ({flaky} flaky)" if flaky else ""
+        run.progress.write(f"fedtest: run {run.run_id}: {report.result}{mark}: {report.url}")
     if session is None:
         return
     if report is None or not report.passed:
