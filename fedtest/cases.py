@@ -12,8 +12,6 @@ passed", FLAKY. The test's verdict is its last attempt's; infra cases are never 
 
 from __future__ import annotations
 
-import os
-import tempfile
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -22,6 +20,7 @@ from pathlib import Path
 
 from fedtest.steps import StepResult
 from upload.junit import CaseResult, render
+from upload.sinks import LocalSink
 
 FAILED = ("failed", "error")
 
@@ -160,10 +159,6 @@ def _attempts_share_a_name(document: bytes, cases: list[CaseResult]) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    """Atomically: a reader (or a kill) never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
+    """Atomically, through the results' own local sink: a reader (or a kill) never sees half a file."""
+    LocalSink(path.parent).replace(path.name, data, "application/xml")
     return path

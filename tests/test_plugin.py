@@ -176,3 +176,11 @@ def test_provider_settings_from_the_environment_are_checked_like_flags(pytester,
                                            "--contexts", "a", "--artifacts", str(tmp_path / "artifacts"))
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["*Setup: pre-flight*FAILED: --provider-opt 'novalue' is not KEY=VALUE*"])
+
+
+def test_the_reach_window_reaches_the_tests_config(pytester, kube_ab, tmp_path):
+    _kube, kubeconfig = kube_ab
+    pytester.makepyfile(test_x="def test_x(e2e_config):\n    assert e2e_config.reach_window == 7.5\n")
+    result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig), "--contexts", "a",
+                                "--artifacts", str(tmp_path / "artifacts"), "--reach-window", "7.5")
+    result.assert_outcomes(passed=1)

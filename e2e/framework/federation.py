@@ -177,7 +177,7 @@ def tcp_reach(address: str, window: float = DEFAULT_REACH_WINDOW, connect_timeou
             errors.append(f"{type(err).__name__}: {err}")
             raise
 
-    policy = api_retry.Retry(predicate=api_retry.if_exception_type(OSError), initial=0.2, maximum=2.0,
+    policy = api_retry.Retry(predicate=api_retry.if_exception_type(OSError), initial=0.2, maximum=1.0,
                              multiplier=1.5, timeout=window)
     try:
         (policy(connect) if window > 0 else connect)()

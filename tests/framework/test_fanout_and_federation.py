@@ -129,27 +129,27 @@ def test_resolver_refuses_unreachable_shards_and_says_why(clusters: Clusters) ->
         federation.Resolver(svc, "north")
 
 
-def test_resolver_waits_within_its_window_for_a_shard_whose_port_answers_late(clusters: Clusters) -> None:
-    svc = federation.FederatedService("late", NAMESPACE, clusters.clients, builders.Images())
+def remote_shard_behind(clusters: Clusters, service: str, port: int) -> federation.FederatedService:
+    """east has no ready endpoint; west is healthy and its NodePort is `port`."""
+    svc = federation.FederatedService(service, NAMESPACE, clusters.clients, builders.Images())
     svc.create().raise_errors("creating shards")
-    with late_port(1.0) as port:
-        play_controllers(clusters, "east", "late", closed_port(), ready=False)
-        play_controllers(clusters, "west", "late", port, ready=True)
-        away = federation.Resolver(svc, "east", window=15).resolve()
+    play_controllers(clusters, "east", service, closed_port(), ready=False)
+    play_controllers(clusters, "west", service, port, ready=True)
+    return svc
+
+
+def test_resolver_waits_within_its_window_for_a_shard_whose_port_answers_late(clusters: Clusters) -> None:
+    with late_port(2.0) as port:  # the shard's objects take a few hundred ms of the 2 s to create
+        away = federation.Resolver(remote_shard_behind(clusters, "late", port), "east", window=15).resolve()
     assert (away.cluster, away.local, away.address) == ("west", False, f"127.0.0.1:{port}")
     assert away.reach is not None and away.reach.ok and away.reach.attempts > 1
-    assert 0.9 <= away.reach_seconds < 15, away.reach
+    assert 1.0 <= away.reach_seconds < 15, away.reach
     assert f"answered after {away.reach_seconds:.1f}s" in away.reason
 
 
 def test_resolver_gives_up_when_the_port_answers_only_after_its_window(clusters: Clusters) -> None:
-    svc = federation.FederatedService("slow", NAMESPACE, clusters.clients, builders.Images())
-    svc.create().raise_errors("creating shards")
-    with late_port(30.0) as port:
-        play_controllers(clusters, "east", "slow", closed_port(), ready=False)
-        play_controllers(clusters, "west", "slow", port, ready=True)
-        with pytest.raises(federation.NoHealthyShard) as caught:
-            federation.Resolver(svc, "east", window=0.8).resolve()
+    with late_port(30.0) as port, pytest.raises(federation.NoHealthyShard) as caught:
+        federation.Resolver(remote_shard_behind(clusters, "slow", port), "east", window=0.8).resolve()
     text = str(caught.value)
     assert f"west: 127.0.0.1:{port} is not reachable within 0.8s" in text
     assert "ConnectionRefusedError" in text
