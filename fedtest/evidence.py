@@ -21,6 +21,7 @@ from kubernetes import client
 
 from e2e.framework import diagnostics
 from e2e.framework.fanout import fan_out
+from fedtest.settings import Settings
 
 INDEX = "index.txt"
 
@@ -79,6 +80,19 @@ def capture(item: pytest.Item, when: str, message: str, artifacts: Path, cap_byt
     index = dest / INDEX
     index.write_text(text, encoding="utf-8")
     return index
+
+
+def capture_into(report: pytest.TestReport, item: pytest.Item, message: str, settings: Settings) -> None:
+    """`capture`, then the index's path on the report: a JUnit property and a section of the failure's
+    report. Never raises: the test's own failure is what must reach the report."""
+    try:
+        index = capture(item, report.when, message, settings.artifacts, int(settings.diagnostics_cap_mib * 1024**2))
+    except Exception as err:
+        report.sections.append(("fedtest diagnostics", f"not captured: {type(err).__name__}: {err}\n"))
+        return
+    if index is not None:
+        report.user_properties.append(("diagnostics", index.relative_to(settings.artifacts).as_posix()))
+        report.sections.append(("fedtest diagnostics", f"{index}\n"))
 
 
 def index_text(heading: str, when: str, message: str, dumps: list[diagnostics.NamespaceDump],

@@ -75,13 +75,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add("--results-deadline", type=float, default=30.0,
         help="seconds any one results read or write may keep retrying before it fails (default 30)")
     add("--diagnostics-cap", type=float, default=diagnostics.DEFAULT_CAP_MIB, metavar="MIB",
-        help="MiB of diagnostics one failed test may write (its namespaces' objects, events, logs and nodes in "
-             "every cluster it used, captured when it fails); past the cap files are cut and its index.txt "
-             "says which (default %(default)g)")
+        help="MiB of diagnostics a failed test may write (its namespaces in every cluster it used, dumped when it "
+             "fails); past it files are cut and the test's index.txt says which (default %(default)g)")
     add("--reach-window", type=float, default=DEFAULT_REACH_WINDOW,
-        help="seconds a federated shard's address may take to answer a TCP connect (retried within the window) "
-             "before the resolver calls it unreachable; a new NodePort answers once the nodes' proxies have "
-             "programmed it (default %(default)g)")
+        help="seconds a federated shard's address may take to answer a TCP connect, retried, before the resolver "
+             "calls it unreachable (a new NodePort answers once the nodes program it; default %(default)g)")
 
 
 def _settings(config: pytest.Config) -> Settings:
@@ -234,13 +232,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     """A failed setup or call: its namespaces are dumped now, before any fixture's teardown deletes things."""
     report = yield
     if report.failed and report.when in ("setup", "call"):
-        settings = item.config.stash[VIEW_KEY].settings
-        index = evidence.capture(item, report.when, _message(report), settings.artifacts,
-                                 int(settings.diagnostics_cap_mib * 1024 * 1024))
-        if index is not None:
-            where = index.relative_to(settings.artifacts).as_posix()
-            report.user_properties.append(("diagnostics", where))
-            report.sections.append(("fedtest diagnostics", f"{index}\n"))
+        evidence.capture_into(report, item, _message(report), item.config.stash[VIEW_KEY].settings)
     return report
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
+from e2e.framework import diagnostics
 from tests.standins.kube import KubeStandIn
 
 MANAGED = '[{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}}]'
@@ -155,10 +158,6 @@ def test_a_cap_of_nothing_is_refused_in_one_line(pytester: pytest.Pytester, kube
 
 
 def test_a_pods_line_names_its_unready_conditions_and_each_containers_state() -> None:
-    from kubernetes import client
-
-    from e2e.framework.diagnostics import pod_state
-
     pod = client.V1Pod(
         metadata=client.V1ObjectMeta(name="echo-7d9f"),
         status=client.V1PodStatus(
@@ -170,5 +169,17 @@ def test_a_pods_line_names_its_unready_conditions_and_each_containers_state() ->
                 state=client.V1ContainerState(waiting=client.V1ContainerStateWaiting(reason="CrashLoopBackOff")),
                 last_state=client.V1ContainerState(terminated=client.V1ContainerStateTerminated(
                     exit_code=137, reason="OOMKilled")))]))
-    assert pod_state(pod) == ("echo-7d9f  Running  Ready=False (ContainersNotReady)  app: waiting (CrashLoopBackOff), "
-                              "3 restarts, last terminated (OOMKilled, exit 137)")
+    assert diagnostics.pod_state(pod) == ("echo-7d9f  Running  Ready=False (ContainersNotReady)  app: waiting "
+                                          "(CrashLoopBackOff), 3 restarts, last terminated (OOMKilled, exit 137)")
+
+
+def test_a_cluster_that_does_not_answer_is_noted_once_not_waited_for_per_kind(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    configuration = client.Configuration(host=f"http://127.0.0.1:{port}")
+    configuration.retries = 0
+    with client.ApiClient(configuration) as api:
+        found = diagnostics.dump_namespace(api, "gone", "ns", tmp_path / "gone", diagnostics.Budget(1024))
+    assert len(found.errors) == 1, found.errors
+    assert found.errors[0].startswith("events: ") and "the rest of gone's dump is skipped" in found.errors[0]

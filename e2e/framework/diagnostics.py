@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import urllib3
 import yaml
 from kubernetes import client
 
@@ -155,6 +156,10 @@ def dump_namespace(api: client.ApiClient, cluster: str, namespace: str, dest: Pa
     for kind, fetch in _kinds(api, namespace).items():
         try:
             listing = fetch()
+        except urllib3.exceptions.HTTPError as err:  # no answer at all: every other call would wait as long
+            found.errors.append(f"{kind}: {_error(err)}; the API server did not answer, the rest of "
+                                f"{cluster}'s dump is skipped")
+            return found
         except Exception as err:
             found.errors.append(f"{kind}: {_error(err)}")
             continue
