@@ -99,7 +99,7 @@ class ClusterSet:
         s = self.settings
         return E2EConfig(self.run_id, s.artifacts, self.provider_name, s.image_pull_policy,
                          mirrored(s.agnhost_image, s.image_registry), mirrored(s.busybox_image, s.image_registry),
-                         mirrored(s.git_image, s.image_registry), s.ingress_address, s.reach_window)
+                         mirrored(s.git_image, s.image_registry), s.ingress_address, reach_window=s.reach_window)
 
     def diagnostics_dir(self, test_id: str) -> Path:
         return diagnostics.test_dir(self.settings.artifacts, test_id)
