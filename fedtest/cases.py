@@ -1,20 +1,28 @@
-"""The run's JUnit: one case per test (its setup, call and teardown folded together), plus infra cases.
+"""The run's JUnit: one case per test attempt (its setup, call and teardown folded together), plus infra cases.
 
 pytest reports phases; TestGrid wants one row per test. The book folds each phase into the test's
 case, turns tests an abort cut short into errors, and writes junit_01.xml as the run goes (atomically,
 at most once per `every` seconds, and never more than `every` seconds behind the last finished test),
 so a run killed with SIGKILL still leaves the cases written so far for `fedtest abort` to publish.
+
+A test rerun after a failure (pytest-rerunfailures, `--reruns N`) gets one case per attempt, all
+with the test's name and an `attempt` property: TestGrid merges them into one cell, "1/2 runs
+passed", FLAKY. The test's verdict is its last attempt's; infra cases are never rerun.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedtest.steps import StepResult
-from upload.junit import CaseResult, write_junit
+from upload.junit import CaseResult, render
+from upload.sinks import LocalSink
+
+FAILED = ("failed", "error")
 
 JUNIT_NAME = "junit_01.xml"
 
@@ -31,6 +39,7 @@ class Phase:
     details: str = ""
     properties: list[tuple[str, object]] = field(default_factory=list)
     stdout: str = ""
+    attempt: int = 0  # 0 for the first run; pytest-rerunfailures' report.rerun for reruns
 
 
 class CaseBook:
@@ -41,24 +50,25 @@ class CaseBook:
         self.cluster_names = cluster_names
         self.every = every
         self.suite_name = suite_name
-        self.cases: dict[str, CaseResult] = {}
-        self.running: set[str] = set()
+        self.cases: dict[tuple[str, int], CaseResult] = {}  # (nodeid, attempt), attempts in order
+        self.running: set[tuple[str, int]] = set()
         self.steps: list[StepResult] = []
         self._lock = threading.Lock()
         self._written = 0.0
         self._deferred: threading.Timer | None = None
 
     def record(self, phase: Phase) -> None:
-        """Fold one pytest phase (setup, call, teardown) into the test's single JUnit case."""
+        """Fold one pytest phase (setup, call, teardown) into the JUnit case of the test's attempt."""
+        key = (phase.nodeid, phase.attempt)
         with self._lock:
-            case = self.cases.get(phase.nodeid) or self._new_case(phase.nodeid)
+            case = self.cases.get(key) or self._new_case(*key)
             if phase.when == "teardown":
-                self.running.discard(phase.nodeid)
+                self.running.discard(key)
             else:
-                self.running.add(phase.nodeid)
+                self.running.add(key)
             case.seconds += phase.seconds
             case.properties.update({str(k): str(v) for k, v in phase.properties})
-            if phase.outcome == "failed":
+            if phase.outcome in ("failed", "rerun"):  # rerun: this attempt failed and another follows
                 case.outcome = "failed" if phase.when == "call" or case.outcome == "failed" else "error"
                 text = phase.message if phase.when == "call" else f"{phase.when}: {phase.message}"
                 case.message = case.message or text[:500]
@@ -70,9 +80,9 @@ class CaseBook:
         if phase.when == "teardown":
             self.write(force=False)
 
-    def _new_case(self, nodeid: str) -> CaseResult:
+    def _new_case(self, nodeid: str, attempt: int) -> CaseResult:
         module, _, rest = nodeid.partition("::")
-        case = self.cases[nodeid] = CaseResult(
+        case = self.cases[nodeid, attempt] = CaseResult(
             name=f"{module.rpartition('/')[2]}::{rest}" if rest else nodeid,
             classname=module.removesuffix(".py").replace("/", "."),
             seconds=0.0, properties={"provider": self.provider} if self.provider else {},
@@ -80,24 +90,42 @@ class CaseBook:
         cluster_id = rest.rpartition("[")[2].rstrip("]") if rest.endswith("]") else ""
         if cluster_id in self.cluster_names:
             case.properties["cluster"] = cluster_id
+        if attempt:
+            for (other, earlier), first in self.cases.items():
+                if other == nodeid:
+                    first.properties["attempt"] = str(earlier + 1)
         return case
 
     def collect_error(self, nodeid: str, message: str, details: str) -> None:
         with self._lock:
-            self.cases[f"collect:{nodeid}"] = CaseResult(f"Collect: {nodeid}", "fedtest.collect", 0.0, "error",
+            self.cases[f"collect:{nodeid}", 0] = CaseResult(f"Collect: {nodeid}", "fedtest.collect", 0.0, "error",
                                                          message=message[:500], details=details)
 
     def interrupted(self, reason: str) -> None:
         """Tests an abort cut short have no teardown report: they become errors, not silence."""
         with self._lock:
-            for nodeid in sorted(self.running):
-                case = self.cases[nodeid]
+            for key in sorted(self.running):
+                case = self.cases[key]
                 case.outcome, case.message = "error", f"interrupted: run aborted ({reason})"
             self.running.clear()
 
+    def attempts(self) -> dict[str, list[CaseResult]]:
+        """Every test's cases, first attempt first."""
+        by_test: dict[str, list[CaseResult]] = {}
+        for (nodeid, _attempt), case in sorted(self.cases.items()):
+            by_test.setdefault(nodeid, []).append(case)
+        return by_test
+
     @property
     def failed_tests(self) -> bool:
-        return any(c.outcome in ("failed", "error") for c in self.cases.values())
+        """A test failed when an attempt failed and none passed after it (a skipped rerun does not hide it)."""
+        return any(cases[-1].outcome != "passed" and any(c.outcome in FAILED for c in cases)
+                   for cases in self.attempts().values())
+
+    def flaky(self) -> list[str]:
+        """Tests that failed, then passed on a rerun: passed, with the mark TestGrid shows (FLAKY)."""
+        return [cases[-1].name for cases in self.attempts().values()
+                if len(cases) > 1 and cases[-1].outcome == "passed" and any(c.outcome in FAILED for c in cases)]
 
     def infra_cases(self) -> list[CaseResult]:
         return [
@@ -125,4 +153,21 @@ class CaseBook:
             infra = self.infra_cases()
             setup = [c for c in infra if c.name.startswith("Setup")]
             later = [c for c in infra if not c.name.startswith("Setup")]
-            return write_junit(self.path, self.suite_name, setup + list(self.cases.values()) + later)
+            cases = setup + list(self.cases.values()) + later
+            return _write(self.path, _attempts_share_a_name(render(self.suite_name, cases), cases))
+
+
+def _attempts_share_a_name(document: bytes, cases: list[CaseResult]) -> bytes:
+    """render() makes repeated names unique (" [2]"); a test's attempts keep the test's one name, so
+    TestGrid merges them into one "n/N runs passed" cell instead of showing a row per attempt."""
+    root = ET.fromstring(document)
+    for element, case in zip(root.iter("testcase"), cases, strict=True):
+        if "attempt" in case.properties:
+            element.set("name", case.name)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _write(path: Path, data: bytes) -> Path:
+    """Atomically, through the results' own local sink: a reader (or a kill) never sees half a file."""
+    LocalSink(path.parent).replace(path.name, data, "application/xml")
+    return path

@@ -103,7 +103,7 @@ class ClusterSet:
         s = self.settings
         return E2EConfig(self.run_id, s.artifacts, self.provider_name, s.image_pull_policy,
                          mirrored(s.agnhost_image, s.image_registry), mirrored(s.busybox_image, s.image_registry),
-                         mirrored(s.git_image, s.image_registry), s.ingress_address)
+                         mirrored(s.git_image, s.image_registry), s.ingress_address, reach_window=s.reach_window)
 
     def diagnostics_dir(self, test_id: str) -> Path:
         return diagnostics.test_dir(self.settings.artifacts, test_id)
@@ -242,7 +242,7 @@ class Run:
         if self.view.up():
             wrap_step("Teardown: leaked namespaces", self._check_leaked_namespaces, progress=self.progress,
                       results=self.steps)
-        if self.book.failed_tests or not all(r.ok for r in self.steps):
+        if self.book.failed_tests or self.book.flaky() or not all(r.ok for r in self.steps):
             wrap_step("Diagnostics: cluster logs", self._dump_cluster_logs, progress=self.progress,
                       results=self.steps)
         kube.close_all()
@@ -304,6 +304,10 @@ class Run:
         meta = {**self.metadata(), **conformance_metadata(self.conformance)} if self.conformance else self.metadata()
         if failed_steps:
             meta["failed-steps"] = "; ".join(failed_steps)[:500]
+        flaky = self.book.flaky()  # failed, then passed on a rerun: passed, marked (TestGrid: FLAKY)
+        meta["flaky-tests"] = str(len(flaky))
+        if flaky:
+            meta["flaky"] = "; ".join(flaky)[:500]
         if self.abort.aborted:
             kinds.append("aborted")
             meta["failure"] = ",".join(kinds)

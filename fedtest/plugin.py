@@ -11,26 +11,21 @@ from __future__ import annotations
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from kubernetes import client
 
-from e2e.framework import diagnostics, namespaces
 from e2e.framework import kube as kube_clients
-from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
+from e2e.framework import namespaces
 from e2e.framework.config import E2EConfig
-from e2e.framework.conformance import DEFAULT_FOCUS, ConformanceSettings
+from fedtest import evidence, options
 from fedtest.abort import AbortController
 from fedtest.cases import Phase
-from fedtest.errors import FedtestError
 from fedtest.lifecycle import ABORT_MARKER, ClusterSet, Run
-from fedtest.settings import Settings
 from providers.base import Cluster
 
 RUN_KEY = pytest.StashKey[Run]()
 VIEW_KEY = pytest.StashKey[ClusterSet]()
-REPORTS_KEY = pytest.StashKey[dict[str, pytest.TestReport]]()
 WORKER_ABORT_KEY = pytest.StashKey[AbortController]()
 SESSION_KEY = pytest.StashKey[tuple[pytest.Session, int]]()
 NO_CLUSTER = "no-cluster"
@@ -38,95 +33,7 @@ NO_PROVIDER = "no clusters: run with --provider (see `fedtest list`)"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("fedtest", "fedtest: clusters and results")
-    add = group.addoption
-    add("--provider", help="cluster provider: existing, kind, gce, azure, or a third party's (`fedtest list`); "
-                           "without it the fedtest fixtures skip and nothing is published")
-    add("--clusters", type=int, default=None,
-        help="how many clusters to bring up (default 1; existing: one per context)")
-    add("--kubeconfig", help="kubeconfig for --provider existing (default $KUBECONFIG)")
-    add("--contexts", help="comma-separated kubeconfig contexts for --provider existing, e.g. a,b")
-    add("--keep-clusters", action="store_true", help="leave clusters up after the run (`fedtest down` later)")
-    add("--artifacts", default="_artifacts", help="folder for JUnit, ledger, diagnostics, build-log.txt "
-                                                  "(default _artifacts)")
-    add("--work-dir", help="folder for kubeconfigs and keys, never published (default: under the temp dir)")
-    add("--k8s-version", help="Kubernetes version to bring up, e.g. 1.31 (default: the provider's)")
-    add("--image-registry", help="mirror for every test image, for offline clusters (default: none)")
-    add("--image-pull-policy", default="IfNotPresent", choices=["Always", "IfNotPresent", "Never"],
-        help="pull policy of test pods (default IfNotPresent)")
-    add("--agnhost-image", default=DEFAULT_AGNHOST_IMAGE, help="server image for ingress/federation tests "
-                                                               "(default %(default)s)")
-    add("--busybox-image", default=DEFAULT_BUSYBOX_IMAGE, help="image for runner pods and jobs (default %(default)s)")
-    add("--git-image", default=DEFAULT_GIT_IMAGE, help="image for the runner pods' checkout (default %(default)s)")
-    add("--ingress-address", help="HOST[:PORT] to reach the ingress controller (default: the provider's)")
-    add("--provider-opt", action="append", default=[], metavar="KEY=VALUE",
-        help="provider setting, repeatable (also $FEDTEST_PROVIDER_OPTS, space-separated; `fedtest list`)")
-    add("--bringup-deadline", type=float, default=900.0, help="seconds for each cluster to come up (default 900)")
-    add("--namespace-deadline", type=float, default=120.0,
-        help="seconds to wait for a test namespace's deletion (default 120)")
-    add("--results", help="gs://bucket/logs/<job> or a folder (default: the bucket layout under --artifacts)")
-    add("--job", help="job name in the results (default: $JOB_NAME, else e2e-<provider>)")
-    add("--build-id", help="numeric, increasing build id (default: $BUILD_NUMBER, else start seconds)")
-    add("--deadline", type=float, default=None,
-        help="seconds the whole run may take; the abort reserve before it goes to teardown and upload")
-    add("--abort-reserve", type=float, default=300.0,
-        help="seconds kept for teardown and upload after SIGTERM, SIGINT or the deadline (default 300)")
-    add("--progress-every", type=float, default=30.0,
-        help="seconds between progress lines while a step waits, e.g. a cluster coming up (default 30)")
-    add("--results-deadline", type=float, default=30.0,
-        help="seconds any one results read or write may keep retrying before it fails (default 30)")
-    _add_conformance_options(parser)
-
-
-def _add_conformance_options(parser: pytest.Parser) -> None:
-    group = parser.getgroup("fedtest-conformance", "fedtest: the upstream Conformance suite in each cluster")
-    add = group.addoption
-    add("--conformance", action="store_true",
-        help="run the upstream Conformance suite in each cluster after fedtest's tests, in the same build")
-    add("--conformance-focus", default=DEFAULT_FOCUS, help="ginkgo focus regex (default %(default)s)")
-    add("--conformance-skip", default="", help="ginkgo skip regex (default: none)")
-    add("--conformance-parallel", type=int, default=1,
-        help="ginkgo processes; [Serial] specs still run alone (default 1)")
-    add("--conformance-image", help="image instead of registry.k8s.io/conformance:<server version> "
-                                    "(through --image-registry; default: the cluster's version)")
-    add("--conformance-timeout", type=float, default=10800.0,
-        help="seconds the suite may run; --deadline bounds it too (default 10800)")
-    add("--conformance-dry-run", action="store_true",
-        help="list the tests focus and skip select (ginkgo's dry run) and run none")
-
-
-def _conformance(config: pytest.Config) -> ConformanceSettings | None:
-    opt = config.getoption
-    if not opt("conformance"):
-        return None
-    settings = ConformanceSettings(
-        focus=opt("conformance_focus"), skip=opt("conformance_skip"), parallel=opt("conformance_parallel"),
-        image=opt("conformance_image"), image_registry=opt("image_registry"), dry_run=opt("conformance_dry_run"),
-        timeout=opt("conformance_timeout"), results_image=opt("busybox_image"),
-        pull_policy=opt("image_pull_policy"),
-    )
-    try:
-        settings.validate()
-    except FedtestError as err:
-        raise pytest.UsageError(str(err)) from None
-    return settings
-
-
-def _settings(config: pytest.Config) -> Settings:
-    opt = config.getoption
-    return Settings(
-        provider=opt("provider"), clusters=opt("clusters"), kubeconfig=opt("kubeconfig"),
-        contexts=opt("contexts"), keep_clusters=opt("keep_clusters"),
-        artifacts=Path(opt("artifacts")).resolve(), work_dir=opt("work_dir"),
-        k8s_version=opt("k8s_version"), image_registry=opt("image_registry"),
-        image_pull_policy=opt("image_pull_policy"), agnhost_image=opt("agnhost_image"),
-        busybox_image=opt("busybox_image"), git_image=opt("git_image"), ingress_address=opt("ingress_address"),
-        provider_opts=tuple(opt("provider_opt")),  # $FEDTEST_PROVIDER_OPTS is read by providers.options
-        bringup_deadline=opt("bringup_deadline"), namespace_deadline=opt("namespace_deadline"),
-        results=opt("results"), job=opt("job"), build_id=opt("build_id"), deadline=opt("deadline"),
-        abort_reserve=opt("abort_reserve"), results_deadline=opt("results_deadline"),
-        progress_every=opt("progress_every"), conformance=_conformance(config),
-    )
+    options.add_options(parser)
 
 
 def _is_worker(config: pytest.Config) -> bool:
@@ -151,26 +58,16 @@ def _say(config: pytest.Config, line: str) -> None:
     reporter._tw.flush()
 
 
-def _check(settings: Settings) -> None:
-    if settings.deadline is not None and settings.deadline <= settings.abort_reserve:
-        raise pytest.UsageError(f"--deadline {settings.deadline:g} leaves no time beyond the "
-                                f"--abort-reserve {settings.abort_reserve:g}: pass a --deadline above --abort-reserve")
-    if settings.progress_every <= 0:
-        raise pytest.UsageError("--progress-every must be above 0 seconds: pass e.g. --progress-every 30")
-    if settings.results_deadline <= 0:
-        raise pytest.UsageError("--results-deadline must be above 0 seconds: pass e.g. --results-deadline 30")
-
-
 @pytest.hookimpl(trylast=True)  # after the terminal reporter exists: build-log.txt tees its output
 def pytest_configure(config: pytest.Config) -> None:
-    settings = _settings(config)
+    settings = options.settings(config)
     if _is_worker(config):
         config.stash[VIEW_KEY] = ClusterSet.from_worker_input(settings, config.workerinput)  # type: ignore[attr-defined]
         return
     if not _runs(config):
         config.stash[VIEW_KEY] = ClusterSet(settings, "")
         return
-    _check(settings)
+    options.check(settings)
     run = Run(settings, write=lambda line: _say(config, line))
     config.stash[RUN_KEY] = run
     config.stash[VIEW_KEY] = run.view
@@ -231,6 +128,7 @@ def _abort_reason(config: pytest.Config) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    evidence.forget(item)
     if item.config.getoption("provider") is None:
         return
     reason = _abort_reason(item.config)
@@ -253,14 +151,11 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[pytest.TestReport]:
+    """A failed setup or call: its namespaces are dumped now, before any fixture's teardown deletes things."""
     report = yield
-    item.stash.setdefault(REPORTS_KEY, {})[report.when] = report
+    if report.failed and report.when in ("setup", "call"):
+        evidence.capture_into(report, item, _message(report), item.config.stash[VIEW_KEY].settings)
     return report
-
-
-def _test_failed(request: pytest.FixtureRequest) -> bool:
-    reports = request.node.stash.get(REPORTS_KEY, {})
-    return any(r.failed for r in reports.values())
 
 
 # --- fixtures -------------------------------------------------------------------------------
@@ -305,8 +200,9 @@ def namespace(request: pytest.FixtureRequest, fedtest_run: ClusterSet, cluster: 
     api = kube_clients.client_for(cluster)
     name = namespaces.create(api, namespaces.namespace_name(request.node.nodeid), fedtest_run.run_id,
                              request.node.nodeid)
+    evidence.register(request.node, cluster.name, api, name)
     yield name
-    _collect_and_delete(request, fedtest_run, {cluster.name: api}, name)
+    _delete(fedtest_run, {cluster.name: api}, name)
 
 
 @dataclass(frozen=True)
@@ -326,18 +222,14 @@ def federated_namespace(request: pytest.FixtureRequest, fedtest_run: ClusterSet,
         for c in cluster_set:
             clients[c.name] = kube_clients.client_for(c)
             namespaces.create(clients[c.name], name, fedtest_run.run_id, request.node.nodeid)
+            evidence.register(request.node, c.name, clients[c.name], name)
         yield FederatedNamespace(name, clients)
     finally:
-        _collect_and_delete(request, fedtest_run, clients, name)
+        _delete(fedtest_run, clients, name)
 
 
-def _collect_and_delete(request: pytest.FixtureRequest, view: ClusterSet, clients: dict[str, client.ApiClient],
-                        name: str) -> None:
-    """Diagnostics first (only on failure), then delete within the deadline in every cluster."""
-    if _test_failed(request):
-        base = view.diagnostics_dir(request.node.nodeid)
-        for cluster_name, api in clients.items():
-            diagnostics.dump_namespace(api, name, base / cluster_name)
+def _delete(view: ClusterSet, clients: dict[str, client.ApiClient], name: str) -> None:
+    """Delete within the deadline in every cluster (a failure's diagnostics were taken when it failed)."""
     deadline = view.settings.namespace_deadline
     stuck = [c for c, api in clients.items() if not namespaces.delete(api, name, deadline)]
     if stuck:  # the session's leak check reports it too; this names the test that left it
@@ -352,10 +244,11 @@ class _CaseRecorder:
         self.run = run
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        failed = report.failed or report.outcome == "rerun"  # rerun: pytest-rerunfailures runs it again
         self.run.book.record(Phase(
             report.nodeid, report.when, report.outcome, report.duration, _message(report),
-            report.longreprtext if report.failed else "", list(report.user_properties),
-            report.capstdout if report.when == "call" else "",
+            report.longreprtext if failed else "", list(report.user_properties),
+            report.capstdout if report.when == "call" else "", int(getattr(report, "rerun", 0) or 0),
         ))
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -387,9 +280,16 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    """The infra steps; a failed one also counts as an error in pytest's own closing line."""
+    """Flaky tests by name, then the infra steps; a failed one also counts as an error in pytest's closing line."""
     run = config.stash.get(RUN_KEY, None)
-    if run is None or not run.steps:
+    if run is None:
+        return
+    flaky = run.book.flaky()
+    if flaky:
+        terminalreporter.section(f"fedtest flaky: {len(flaky)} test(s) failed, then passed on a rerun", yellow=True)
+        for name in flaky:
+            terminalreporter.write_line(name)
+    if not run.steps:
         return
     terminalreporter.section("fedtest infrastructure")
     for r in list(run.steps):
@@ -412,7 +312,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session, status = config.stash.get(SESSION_KEY, (None, int(pytest.ExitCode.INTERNAL_ERROR)))
     report = run.close(tests_failed=status not in (pytest.ExitCode.OK, pytest.ExitCode.INTERRUPTED))
     if report is not None:
-        run.progress.write(f"fedtest: run {run.run_id}: {report.result}: {report.url}")
+        flaky = len(run.book.flaky())
+        mark = f" ({flaky} flaky)" if flaky else ""
+        run.progress.write(f"fedtest: run {run.run_id}: {report.result}{mark}: {report.url}")
     if session is None:
         return
     if report is None or not report.passed:

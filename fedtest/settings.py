@@ -6,7 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
+from e2e.framework.config import DEFAULT_REACH_WINDOW
 from e2e.framework.conformance import ConformanceSettings
+from e2e.framework.diagnostics import DEFAULT_CAP_MIB
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Settings:
     provider_opts: tuple[str, ...] = ()
     bringup_deadline: float = 900.0
     namespace_deadline: float = 120.0
+    reach_window: float = DEFAULT_REACH_WINDOW
+    diagnostics_cap_mib: float = DEFAULT_CAP_MIB
     # the build record
     results: str | None = None
     job: str | None = None

@@ -53,7 +53,7 @@ def test_namespaces_created_and_removed_even_when_a_test_fails(suite, kube_ab, t
     failed_dirs = [p for p in artifacts.iterdir() if "test_fails_with_a_pod" in p.name]
     assert len(failed_dirs) == 2
     for d in failed_dirs:
-        cluster_dir = next(d.iterdir())
+        cluster_dir = d / d.name[-2]  # test_tiny.py__test_fails_with_a_pod[a] -> its cluster a
         assert (cluster_dir / "pods.yaml").read_text().count("name: runner") == 1
         assert (cluster_dir / "events.yaml").exists()
     assert not [p for p in artifacts.iterdir() if "test_namespace_is_there" in p.name]
@@ -211,3 +211,11 @@ def test_an_unwritable_results_bucket_is_a_usage_error_within_its_deadline(pytes
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([f"ERROR: gave up to read gs://b/logs/j/e2e-existing/latest-build.txt after "
                                  f"retrying for 2s at http://127.0.0.1:{port}*"])
+
+
+def test_the_reach_window_reaches_the_tests_config(pytester, kube_ab, tmp_path):
+    _kube, kubeconfig = kube_ab
+    pytester.makepyfile(test_x="def test_x(e2e_config):\n    assert e2e_config.reach_window == 7.5\n")
+    result = pytester.runpytest(".", "--provider", "existing", "--kubeconfig", str(kubeconfig), "--contexts", "a",
+                                "--artifacts", str(tmp_path / "artifacts"), "--reach-window", "7.5")
+    result.assert_outcomes(passed=1)

@@ -9,6 +9,8 @@ from providers.options import mirrored  # images through --image-registry, the o
 
 __all__ = ["E2EConfig", "mirrored"]
 
+DEFAULT_REACH_WINDOW = 20.0  # seconds a federated shard's address may take to answer (--reach-window)
+
 
 @dataclass(frozen=True)
 class E2EConfig:
@@ -20,3 +22,5 @@ class E2EConfig:
     busybox_image: str
     git_image: str
     ingress_address: str | None
+    reach_window: float = DEFAULT_REACH_WINDOW
+

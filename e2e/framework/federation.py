@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from google.api_core import retry as api_retry
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from e2e.framework import builders, waits
+from e2e.framework.config import DEFAULT_REACH_WINDOW
 from e2e.framework.fanout import FanOut, fan_out
 
 
@@ -35,11 +38,27 @@ class Shard:
 
 
 @dataclass(frozen=True)
+class Reach:
+    """Whether `address` answered a TCP connect within the window, after how long and how many tries."""
+
+    address: str
+    ok: bool
+    seconds: float
+    attempts: int
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
 class Resolution:
     cluster: str
     address: str
     local: bool
     reason: str
+    reach: Reach | None = None  # how the remote shard's address was found reachable; None for the local one
+
+    @property
+    def reach_seconds(self) -> float:
+        return self.reach.seconds if self.reach else 0.0
 
 
 class NoHealthyShard(AssertionError):
@@ -142,25 +161,42 @@ class FederatedService:
         return fan_out(one, self.clients)
 
 
-def tcp_reachable(address: str, timeout: float = 3.0) -> bool:
+def tcp_reach(address: str, window: float = DEFAULT_REACH_WINDOW, connect_timeout: float = 3.0) -> Reach:
+    """Connect until one succeeds or `window` seconds pass: a new NodePort answers once every node's proxy
+    has programmed it, as a federated DNS's health check would wait for, not on the first try."""
     host, _, port = address.rpartition(":")
+    start = time.monotonic()
+    errors: list[str] = []
+
+    def connect() -> None:
+        left = window - (time.monotonic() - start)
+        try:
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=max(min(connect_timeout, left), 0.1)):
+                return
+        except OSError as err:
+            errors.append(f"{type(err).__name__}: {err}")
+            raise
+
+    policy = api_retry.Retry(predicate=api_retry.if_exception_type(OSError), initial=0.2, maximum=1.0,
+                             multiplier=1.5, timeout=window)
     try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            return True
-    except OSError:
-        return False
+        (policy(connect) if window > 0 else connect)()
+    except Exception:
+        return Reach(address, False, time.monotonic() - start, len(errors), errors[-1] if errors else "")
+    return Reach(address, True, time.monotonic() - start, len(errors) + 1)
 
 
 class Resolver:
     """Where should a client in `local` send requests for the federated service?"""
 
-    def __init__(self, service: FederatedService, local: str,
-                 reachable: Callable[[str], bool] = tcp_reachable) -> None:
+    def __init__(self, service: FederatedService, local: str, *, window: float = DEFAULT_REACH_WINDOW,
+                 reach: Callable[[str, float], Reach] = tcp_reach) -> None:
         if local not in service.clients:
             raise ValueError(f"cluster {local!r} is not in the set {sorted(service.clients)}")
         self.service = service
         self.local = local
-        self.reachable = reachable
+        self.window = window
+        self.reach = reach
 
     def resolve(self, shards: Mapping[str, Shard] | None = None) -> Resolution:
         shards = shards if shards is not None else self.service.status()
@@ -175,12 +211,16 @@ class Resolver:
                 continue
             if not shard.healthy or not shard.address:
                 notes.append(f"{cluster}: " + _why_not(shard))
-            elif not self.reachable(shard.address):
-                notes.append(f"{cluster}: {shard.address} is not reachable")
+                continue
+            reach = self.reach(shard.address, self.window)
+            if not reach.ok:
+                notes.append(f"{cluster}: {shard.address} is not reachable within {self.window:g}s "
+                             f"({reach.attempts} attempts, last: {reach.last_error or 'no answer'})")
             else:
                 return Resolution(cluster, shard.address, False,
                                   f"local shard unhealthy ({notes[0]}); {cluster} has "
-                                  f"{len(shard.ready_endpoints)} ready endpoints")
+                                  f"{len(shard.ready_endpoints)} ready endpoints, its address answered "
+                                  f"after {reach.seconds:.1f}s", reach)
         raise NoHealthyShard(f"no healthy shard of {svc.name}: " + "; ".join(notes))
 
 

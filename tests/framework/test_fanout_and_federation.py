@@ -19,6 +19,7 @@ from e2e.framework.fanout import FanOutError, fan_out
 from tests.framework.conftest import NAMESPACE, Clusters, serve_discovery
 from tests.standins.httpserver import serving
 from tests.standins.kube import KubeStandIn
+from tests.standins.late_port import late_port
 
 
 def test_fan_out_runs_in_parallel_and_keeps_errors_per_cluster() -> None:
@@ -121,11 +122,37 @@ def test_resolver_refuses_unreachable_shards_and_says_why(clusters: Clusters) ->
     play_controllers(clusters, "east", "api", closed_port(), ready=False)
     play_controllers(clusters, "west", "api", closed_port(), ready=True)
     with pytest.raises(federation.NoHealthyShard) as caught:
-        federation.Resolver(svc, "east").resolve()
+        federation.Resolver(svc, "east", window=0.5).resolve()
     text = str(caught.value)
     assert "east: 0 ready endpoints" in text and "west: 127.0.0.1:" in text and "not reachable" in text
     with pytest.raises(ValueError, match="not in the set"):
         federation.Resolver(svc, "north")
+
+
+def remote_shard_behind(clusters: Clusters, service: str, port: int) -> federation.FederatedService:
+    """east has no ready endpoint; west is healthy and its NodePort is `port`."""
+    svc = federation.FederatedService(service, NAMESPACE, clusters.clients, builders.Images())
+    svc.create().raise_errors("creating shards")
+    play_controllers(clusters, "east", service, closed_port(), ready=False)
+    play_controllers(clusters, "west", service, port, ready=True)
+    return svc
+
+
+def test_resolver_waits_within_its_window_for_a_shard_whose_port_answers_late(clusters: Clusters) -> None:
+    with late_port(2.0) as port:  # the shard's objects take a few hundred ms of the 2 s to create
+        away = federation.Resolver(remote_shard_behind(clusters, "late", port), "east", window=15).resolve()
+    assert (away.cluster, away.local, away.address) == ("west", False, f"127.0.0.1:{port}")
+    assert away.reach is not None and away.reach.ok and away.reach.attempts > 1
+    assert 1.0 <= away.reach_seconds < 15, away.reach
+    assert f"answered after {away.reach_seconds:.1f}s" in away.reason
+
+
+def test_resolver_gives_up_when_the_port_answers_only_after_its_window(clusters: Clusters) -> None:
+    with late_port(30.0) as port, pytest.raises(federation.NoHealthyShard) as caught:
+        federation.Resolver(remote_shard_behind(clusters, "slow", port), "east", window=0.8).resolve()
+    text = str(caught.value)
+    assert f"west: 127.0.0.1:{port} is not reachable within 0.8s" in text
+    assert "ConnectionRefusedError" in text
 
 
 def test_status_reports_a_cluster_that_cannot_answer(tmp_path: Path) -> None:
