@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import threading
 import time
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -154,17 +153,7 @@ class CaseBook:
             setup = [c for c in infra if c.name.startswith("Setup")]
             later = [c for c in infra if not c.name.startswith("Setup")]
             cases = setup + list(self.cases.values()) + later
-            return _write(self.path, _attempts_share_a_name(render(self.suite_name, cases), cases))
-
-
-def _attempts_share_a_name(document: bytes, cases: list[CaseResult]) -> bytes:
-    """render() makes repeated names unique (" [2]"); a test's attempts keep the test's one name, so
-    TestGrid merges them into one "n/N runs passed" cell instead of showing a row per attempt."""
-    root = ET.fromstring(document)
-    for element, case in zip(root.iter("testcase"), cases, strict=True):
-        if "attempt" in case.properties:
-            element.set("name", case.name)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+            return _write(self.path, render(self.suite_name, cases))
 
 
 def _write(path: Path, data: bytes) -> Path:

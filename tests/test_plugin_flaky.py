@@ -87,8 +87,6 @@ def test_a_flaky_test_passes_the_run_with_its_mark(pytester, kube_ab, tmp_path):
     result.stdout.fnmatch_lines(["*2 passed, 1 rerun*"])
 
 
-@pytest.mark.xfail(strict=True, reason="upload/lint.py reports the attempts' shared name as a duplicate case name, "
-                                       "and a lint finding turns the build into a FAILURE")
 def test_a_flaky_test_leaves_a_successful_build(pytester, kube_ab, tmp_path):
     _kube, kubeconfig = kube_ab
     artifacts = tmp_path / "artifacts"

@@ -20,6 +20,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.parsers import expat
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
@@ -100,7 +101,9 @@ def render(suite_name: str, cases: Iterable[CaseResult]) -> bytes:
             "the JUnit suite needs a name", "pass a suite name (it prefixes every TestGrid row)"
         )
     case_list = list(cases)
-    names = unique_names(c.name for c in case_list)
+    # A test's attempts (reruns, an `attempt` property) keep one name: TestGrid merges them into one cell.
+    unique = iter(unique_names(c.name for c in case_list if "attempt" not in c.properties))
+    names = [c.name if "attempt" in c.properties else next(unique) for c in case_list]
     suite = TestSuite(suite_name, [_junit_case(c, n) for c, n in zip(case_list, names, strict=True)])
     root = ET.fromstring(to_xml_report_string([suite], prettyprint=False, encoding="utf-8"))
     elements = root.findall("./testsuite/testcase")
@@ -145,23 +148,38 @@ class _TooDeep(Exception):
 
 
 def junit_summary(path: Path, max_depth: int = MAX_DEPTH) -> JunitSummary:
-    """Count cases and failures of one JUnit file in bounded memory (streamed, nothing kept)."""
+    """Count cases and failures of one JUnit file in bounded memory (streamed; only the names of rerun
+    attempts are kept). A failed attempt (a case with an `attempt` property) whose test passed in another
+    attempt is flaky, as TestGrid shows it ("1/2 runs passed"), not a failure."""
     summary = JunitSummary()
     depth = 0
+    case: dict[str, Any] = {}
+    failed_attempts: set[str] = set()
+    passed_attempts: set[str] = set()
 
-    def start(tag: str, _attrs: object) -> None:
+    def start(tag: str, attrs: dict[str, str]) -> None:
         nonlocal depth
         depth += 1
         if depth > max_depth:
             raise _TooDeep
         if tag == "testcase":
             summary.cases += 1
-        elif tag in ("failure", "error"):
-            summary.failed += 1
+            case.update(name=attrs.get("name", ""), failed=False, attempt=False)
+        elif tag in ("failure", "error") and case:
+            case["failed"] = True
+        elif tag == "property" and case and attrs.get("name") == "attempt":
+            case["attempt"] = True
 
-    def end(_tag: str) -> None:
+    def end(tag: str) -> None:
         nonlocal depth
         depth -= 1
+        if tag != "testcase" or not case:
+            return
+        if not case["attempt"]:
+            summary.failed += case["failed"]
+        else:
+            (failed_attempts if case["failed"] else passed_attempts).add(case["name"])
+        case.clear()
 
     parser = expat.ParserCreate()
     parser.StartElementHandler = start
@@ -177,6 +195,7 @@ def junit_summary(path: Path, max_depth: int = MAX_DEPTH) -> JunitSummary:
         summary.problem = f"does not parse as XML ({expat.ErrorString(err.code)}: line {err.lineno})"
     except OSError as err:
         summary.problem = f"cannot read: {err.strerror or err}"
+    summary.failed += len(failed_attempts - passed_attempts)
     return summary
 
 

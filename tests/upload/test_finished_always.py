@@ -202,3 +202,17 @@ def test_abort_resumes_without_counting_what_the_run_uploaded(sample_run, tmp_pa
     finished = _finished(results, "9")
     assert finished["result"] == "ABORTED" and "upload-failures" not in finished["metadata"]
     assert finished["metadata"].get("already-present", "0") == str(present)
+
+
+def test_a_rerun_that_passed_is_flaky_not_failed_for_publish_auto(tmp_path):
+    from upload.junit import CaseResult, artifacts_verdict, write_junit
+
+    artifacts = tmp_path / "artifacts"
+    flaky = [CaseResult("t.py::test_x", "t", 1.0, "failed", message="first try", properties={"attempt": "1"}),
+             CaseResult("t.py::test_x", "t", 1.0, "passed", properties={"attempt": "2"})]
+    write_junit(artifacts / "junit_01.xml", "fedtest", flaky)
+    assert artifacts_verdict(artifacts) == "SUCCESS"
+    assert lint.lint_path(artifacts) == []  # the attempts' shared name is no duplicate
+    write_junit(artifacts / "junit_01.xml", "fedtest", [*flaky[:1], CaseResult(
+        "t.py::test_x", "t", 1.0, "failed", message="again", properties={"attempt": "2"})])
+    assert artifacts_verdict(artifacts) == "FAILURE"
