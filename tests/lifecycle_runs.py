@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,15 @@ class RunningSuite:
 
     def document(self, name: str) -> dict:
         return json.loads((self.build / name).read_text())
+
+
+def junit_outcomes(junit: Path) -> dict[str, str]:
+    """Case name -> passed, failure, error or skipped, as a JUnit file says."""
+    outcome = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        tags = [t for t in ("failure", "error", "skipped") if case.find(t) is not None]
+        outcome[case.get("name")] = tags[0] if tags else "passed"
+    return outcome
 
 
 def start_suite(tmp_path: Path, suite: str, kubeconfig: Path, *args: str,

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
-from tests.lifecycle_runs import BUILD, JOB, fedtest, start_suite
+from tests.lifecycle_runs import BUILD, JOB, fedtest, junit_outcomes, start_suite
 from tests.standins.kube import KubeStandIn
 
 SUITE = '''
@@ -44,14 +43,6 @@ def _summary_line(output: str) -> str:
     return [line for line in output.splitlines() if line.startswith("=") and " in " in line][-1]
 
 
-def _cases(junit: Path) -> dict[str, str]:
-    outcome = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        tags = [t for t in ("failure", "error", "skipped") if case.find(t) is not None]
-        outcome[case.get("name")] = tags[0] if tags else "passed"
-    return outcome
-
-
 @pytest.mark.parametrize("moment", ["started.json written", "bring-up", "a test running"])
 def test_sigterm_at_any_moment_leaves_an_aborted_build(tmp_path, moment):
     not_ready = ("a",) if moment == "bring-up" else ()
@@ -78,11 +69,11 @@ def test_sigterm_at_any_moment_leaves_an_aborted_build(tmp_path, moment):
     assert (run.build / "build-log.txt").is_file()
     assert "Traceback" not in output
     if moment != "started.json written":
-        cases = _cases(run.build / "artifacts" / "junit_01.xml")
+        cases = junit_outcomes(run.build / "artifacts" / "junit_01.xml")
         assert cases["Setup: pre-flight"] == "passed"
         assert "test_suite.py::test_3_after[a]" not in cases or cases["test_suite.py::test_3_after[a]"] == "skipped"
     if moment == "bring-up":
-        assert _cases(run.build / "artifacts" / "junit_01.xml")["Setup: existing up a"] == "failure"
+        assert junit_outcomes(run.build / "artifacts" / "junit_01.xml")["Setup: existing up a"] == "failure"
 
 
 @pytest.mark.parametrize("moment", ["started.json written", "a test running"])
@@ -107,7 +98,7 @@ def test_after_sigkill_abort_publishes_what_the_run_left(tmp_path, moment):
         assert "left no build-log.txt" in log or "Setup: pre-flight" in log
     else:
         assert "Setup: existing up a: ok" in log and "test_suite.py ." in log
-        cases = _cases(run.build / "artifacts" / "junit_01.xml")
+        cases = junit_outcomes(run.build / "artifacts" / "junit_01.xml")
         assert cases["Setup: existing up a"] == "passed"
         assert cases["test_suite.py::test_1_passes[a]"] == "passed"
         assert "clusters of run" in done.stdout  # the ledger says a cluster may still be up
@@ -136,7 +127,7 @@ def test_kind_without_kind_on_path_is_a_failed_setup_in_a_complete_build(tmp_pat
     assert "1 skipped, 1 error" in _summary_line(done.stdout)
     assert done.stdout.strip().splitlines()[-1].endswith(f"FAILURE: {artifacts / 'logs' / JOB / BUILD}")
     build = artifacts / "logs" / JOB / BUILD
-    cases = _cases(build / "artifacts" / "junit_01.xml")
+    cases = junit_outcomes(build / "artifacts" / "junit_01.xml")
     assert cases["Setup: pre-flight"] == "failure"
     assert cases["test_suite.py::test_needs_a_cluster[no-cluster]"] == "skipped"
     import json

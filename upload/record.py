@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from fedtest.errors import one_line
@@ -354,27 +354,10 @@ class BuildRecord:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def abort(
-        self,
-        *,
-        reason: str = "aborted",
-        metadata: Mapping[str, str] | None = None,
-        artifacts_dir: Path | None = None,
-        build_log: Path | None = None,
-        budget_seconds: float | None = None,
-        stop: Stop | None = None,
-    ) -> PublishReport:
-        """Publish what exists with result ABORTED (passed false), then latest-build.txt."""
-        meta = dict(metadata or {})
-        meta["abort-reason"] = reason
-        return self.finish(
-            "ABORTED",
-            metadata=meta,
-            artifacts_dir=artifacts_dir,
-            build_log=build_log,
-            budget_seconds=budget_seconds,
-            stop=stop,
-        )
+    def abort(self, *, reason: str = "aborted", metadata: Mapping[str, str] | None = None,
+              **publish: Any) -> PublishReport:
+        """finish("ABORTED") with `reason` as abort-reason; `publish` takes finish's other keyword arguments."""
+        return self.finish("ABORTED", metadata={**(metadata or {}), "abort-reason": reason}, **publish)
 
     def _artifact_files(
         self, artifacts_dir: Path | None, build_log: Path | None

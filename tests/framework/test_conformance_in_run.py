@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from contextlib import ExitStack
-from pathlib import Path
 
 import pytest
 
 from tests.framework.test_conformance import SPECS, leftovers
+from tests.lifecycle_runs import junit_outcomes
 from tests.standins.conformance_kubelet import FakeConformanceKubelet, Suite
-
-
-def _cases(path: Path) -> dict[str, str]:
-    result = {}
-    for case in ET.parse(path).getroot().iter("testcase"):
-        tags = [t for t in ("failure", "error", "skipped") if case.find(t) is not None]
-        result[case.get("name")] = tags[0] if tags else "passed"
-    return result
 
 
 def test_conformance_runs_after_the_suite_in_each_cluster_and_joins_the_build(pytester, clusters, tmp_path):
@@ -33,11 +24,11 @@ def test_conformance_runs_after_the_suite_in_each_cluster_and_joins_the_build(py
             "--conformance", "--conformance-focus", "Simple pod should")
     assert result.ret == pytest.ExitCode.OK, result.stdout.str()
     build = artifacts / "logs" / "j" / "4"
-    own = _cases(build / "artifacts" / "junit_01.xml")
+    own = junit_outcomes(build / "artifacts" / "junit_01.xml")
     assert own["Conformance: east"] == own["Conformance: west"] == "passed"
     assert own["test_own.py::test_own[east]"] == "passed"
     for name in ("east", "west"):
-        upstream = _cases(build / "artifacts" / f"junit_conformance_{name}.xml")
+        upstream = junit_outcomes(build / "artifacts" / f"junit_conformance_{name}.xml")
         assert sorted(upstream) == sorted(f"{s.name} [{name}]" for s in SPECS if "Simple pod should" in s.name)
         assert set(upstream.values()) == {"passed"}
         assert leftovers(clusters, name) == {}  # nothing the tester created survives
