@@ -83,6 +83,11 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> int:
 def main(argv: Sequence[str] | None = None, prog: str = "fedtest") -> int:
     try:
         parser = build_parser(prog)
+    except ImportError as err:  # run by an interpreter fedtest is not installed in
+        print(f"fedtest: error: fedtest's dependencies are missing from {sys.executable} ({err}): run the fedtest "
+              "of the virtualenv it is installed in (e.g. .tox/e2e-kind/bin/fedtest), or pip install -e . there",
+              file=sys.stderr)
+        return EXIT_USAGE
     except FedtestError as err:  # e.g. a broken installation
         print(f"fedtest: error: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -136,3 +136,16 @@ def test_a_kubeconfig_that_is_yaml_but_not_a_mapping_is_one_line(tmp_path):
     assert done.stderr.strip() == f"fedtest: error: kubeconfig {bad} is not valid " + done.stderr.split(
         "is not valid ", 1)[1].strip()
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_an_interpreter_without_the_dependencies_gets_one_line_naming_it(tmp_path):
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    # -S: no site-packages at all, as with a system python3 that fedtest was never installed into.
+    done = subprocess.run([sys.executable, "-S", "-m", "fedtest", "list"], capture_output=True, text=True,
+                          timeout=60, cwd=tmp_path, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and sys.executable in lines[0] and "dependencies are missing" in lines[0], lines

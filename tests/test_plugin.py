@@ -139,6 +139,8 @@ def test_a_cluster_that_fails_to_come_up_skips_its_tests_and_fails_the_run(pytes
         (["--kubeconfig", "{kc}"], "*needs the contexts to use: pass --contexts a,b"),
         (["--kubeconfig", "{kc}", "--contexts", "a", "--clusters", "2"], "--clusters 2 does not match*"),
         (["--kubeconfig", "{kc}", "--contexts", "a", "--k8s-version", "latest"], "*not a Kubernetes version*"),
+        # tox -e e2e-existing without FEDTEST_CONTEXTS passes an empty value: our one line, not pytest's usage
+        (["--kubeconfig", "{kc}", "--contexts="], "*needs the contexts to use: pass --contexts a,b"),
     ],
 )
 def test_bad_provider_input_is_a_failed_preflight_in_a_complete_build(pytester, kube_ab, tmp_path, args, expected):
