@@ -168,10 +168,11 @@ def _abort(args: argparse.Namespace) -> int:
     if not args.job:
         raise ConfigError("no job name for the aborted build", "pass --job NAME (or set JOB_NAME)")
     log = _log_file(args.log) if args.log else _log_file_if_any(artifacts / "build-log.txt")
-    if log is None:  # the build still gets a log a person can read, saying why it is short
-        log = Path(tempfile.mkdtemp(prefix="fedtest-abort-")) / "build-log.txt"
-        log.write_text(f"fedtest abort: the run left no build-log.txt in {artifacts} (it was killed before "
-                       f"writing one, or never started); {args.reason}\n", encoding="utf-8")
+    if log is None or log.stat().st_size == 0:  # the build still gets a log a person can read, saying why
+        folder = artifacts if artifacts.is_dir() else Path(tempfile.mkdtemp(prefix="fedtest-abort-"))
+        log = folder / "build-log.txt"  # the run's own (empty) log file, when it has one
+        log.write_text(f"fedtest abort: the run left no build log in {artifacts} (it was killed before it "
+                       f"wrote a line, or never started); {args.reason}\n", encoding="utf-8")
     watch = _signals()
     try:
         record = BuildRecord.resume(args.results or str(artifacts), job=args.job, build_id=args.build_id,

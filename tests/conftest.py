@@ -23,6 +23,10 @@ def kube_ab(tmp_path: Path) -> Iterator[tuple[KubeStandIn, Path]]:
 
 @pytest.fixture
 def pytester(pytester: pytest.Pytester) -> pytest.Pytester:
-    """pytester with this project's pytest-asyncio setting, so inner runs print no deprecation warning."""
-    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+    """pytester with this project's pytest-asyncio setting, so inner runs print no deprecation warning.
+
+    An in-process inner run loads the installed plugin's packages, already imported by this run, so pytest
+    cannot rewrite their asserts (it warns; a user's own run imports them once and gets no warning)."""
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n"
+                     "filterwarnings =\n    ignore::pytest.PytestAssertRewriteWarning\n")
     return pytester
