@@ -119,8 +119,8 @@ class FakeKubelet:
                         continue
                     self.deleted[key] = threading.Event()
                 worker = threading.Thread(target=self._run, args=(raw, self.deleted[key]), daemon=True)
+                worker.start()  # started before it is listed: __exit__ (another thread) joins only started ones
                 self.workers.append(worker)
-                worker.start()
         except Exception:  # the stand-in shut down under the watch at the end of a test
             return
 
