@@ -99,7 +99,7 @@ def test_history_limits_hold(cron_board: Board, record_property: Any) -> None:
     first_run = first_boundary(cron_board.created)
 
     def kept(jobs: dict[str, list[client.V1Job]]) -> dict[str, client.V1Job] | None:
-        found = {name: history_kept(found, first_run) for name, found in jobs.items()}
+        found = {name: history_kept(runs, first_run) for name, runs in jobs.items()}
         return found if all(found.values()) else None  # type: ignore[return-value]
 
     live = cron_board.jobs_until(("passes", "fails"), kept, timeout=FIRST_RUN + 3 * MINUTE,

@@ -182,14 +182,30 @@ def test_replace_test_needs_the_controllers_deletion(board: Board, east: client.
     builders.create(east, NAMESPACE, cronjob)
     with pytest.raises(waits.WaitTimeout, match="SuccessfulDelete"):  # absent is not replaced
         board.deleted_jobs("replace", lambda names: f"replace-{MINUTE_OF_CREATION + 1}" in names, timeout=1)
-    core.create_namespaced_event(NAMESPACE, {
-        "metadata": {"name": "replace.1", "namespace": NAMESPACE}, "reason": "SuccessfulDelete",
-        "message": f"Deleted job replace-{MINUTE_OF_CREATION + 1}", "type": "Normal",
-        "involvedObject": {"kind": "CronJob", "name": "replace", "namespace": NAMESPACE}})
+    core.create_namespaced_event(NAMESPACE, deleted_event("replace", 1))
     recorded = Properties()
     test_cronjobs.test_replace_replaces_a_running_job(board, recorded)
     assert dict(recorded)["inherent-wait-seconds"] == 30 + MINUTE + 1
 
+
+
+def deleted_event(cronjob: str, minute: int) -> dict[str, Any]:
+    return {"metadata": {"name": f"{cronjob}.{minute}", "namespace": NAMESPACE}, "reason": "SuccessfulDelete",
+            "message": f"Deleted job {cronjob}-{MINUTE_OF_CREATION + minute}", "type": "Normal",
+            "involvedObject": {"kind": "CronJob", "name": cronjob, "namespace": NAMESPACE}}
+
+
+def test_history_test_needs_one_kept_and_one_pruned_of_each(board: Board, east: client.ApiClient) -> None:
+    batch, core = client.BatchV1Api(east), client.CoreV1Api(east)
+    batch.create_namespaced_job(NAMESPACE, manifest(run("passes", 2, finished="Complete", took=3)))
+    batch.create_namespaced_job(NAMESPACE, manifest(run("fails", 2, finished="Failed", took=4)))
+    core.create_namespaced_event(NAMESPACE, deleted_event("passes", 1))
+    with pytest.raises(waits.WaitTimeout, match="SuccessfulDelete events of cronjob fails"):
+        board.deleted_jobs("fails", bool, timeout=1)
+    core.create_namespaced_event(NAMESPACE, deleted_event("fails", 1))
+    recorded = Properties()
+    test_cronjobs.test_history_limits_hold(board, recorded)
+    assert dict(recorded)["inherent-wait-seconds"] == 30 + MINUTE + 1 + 4
 
 def test_clock_bound_tests_are_collected_first_in_their_order() -> None:
     items = [SimpleNamespace(name=name, fixturenames=fixtures) for name, fixtures in [
