@@ -8,6 +8,7 @@ always), pytest_unconfigure closes it (JUnit, publish). Installed through the `p
 
 from __future__ import annotations
 
+import os
 import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,6 +135,22 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = _abort_reason(item.config)
     if reason is not None:
         pytest.skip(f"run aborted ({reason}) before this test started")
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto` for a run: workers from the work, not the cores (the tests wait on clusters, not the CPU)."""
+    if not config.getoption("provider") or os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # the harness's own tests, or a count the caller chose: xdist's default
+    contexts = [c for c in (config.getoption("contexts") or "").split(",") if c.strip()]
+    return auto_workers(len(contexts) or config.getoption("clusters") or 1)
+
+
+def auto_workers(clusters: int) -> int:
+    """One worker for the clock-bound group (the CronJobs of every cluster tick together), and one per
+    cluster for everything else, whose waits (pods starting, endpoints, namespaces) take under a minute
+    per cluster summed and so fit beside the group's few minutes."""
+    return 1 + max(clusters, 1)
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -21,7 +21,7 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from e2e.framework import builders, podstates, waits
+from e2e.framework import builders, podstates, podtimes, waits
 from e2e.framework.jobspec import (
     ARTIFACTS_BEGIN,
     ARTIFACTS_END,
@@ -74,6 +74,7 @@ class JobResult:
     artifacts: list[Path] = field(default_factory=list)
     phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds since create)
     startup_seconds: float | None = None
+    timeline: podtimes.PodTimeline = field(default_factory=podtimes.PodTimeline)  # the cluster's own startup
     cache: str = ""
     node: str | None = None
     attempts: list[Attempt] = field(default_factory=list)  # every pod the job took, in order
@@ -145,6 +146,7 @@ class RunningJob:
                 return DISRUPTED
             return "gone" if result.phases or self.cancelled.is_set() else None
         result.node = pod.spec.node_name if pod.spec else result.node
+        result.timeline.observe(pod, "steps")
         self.disruption = podstates.disruption(pod) or self.disruption
         phase = pod.status.phase if pod.status else None
         elapsed = time.monotonic() - self.created
