@@ -138,7 +138,8 @@ class KubeStandIn:
             if stop is not None:
                 loop.call_soon_threadsafe(stop.set)
             thread.join(30)
-            loop.close()
+            if not thread.is_alive():  # a watch left open can hold shutdown past the join: leave that loop be
+                loop.close()
 
     def call(self, fn: Any) -> Any:
         """Run `fn()` on the servers' loop (to add reactions safely); returns its result."""
