@@ -97,6 +97,17 @@ def opaque_format(head: bytes) -> str | None:
     return next((kind for magic, kind in OPAQUE_MAGIC.items() if head.startswith(magic)), None)
 
 
+def _is_utf8(data: bytes) -> bool:
+    """ASCII (most logs) is checked without decoding a copy of the whole file."""
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _spellings(value: str | bytes) -> dict[bytes, bytes]:
     """Each byte spelling of a known value, mapped to the marker in the same spelling."""
     if isinstance(value, bytes):
@@ -237,9 +248,7 @@ class Scrubber:
         """The scrubbed bytes to upload for `path`; every file goes through the scrubber."""
         data = Path(path).read_bytes()
         clean, count = self.scrub(data)
-        try:
-            data.decode("utf-8")
-        except UnicodeDecodeError:
+        if not _is_utf8(data):
             report.not_utf8.append(str(path))
         report.files += 1
         report.redacted += count
