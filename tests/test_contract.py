@@ -4,7 +4,6 @@ providers that break the contract."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -130,12 +129,9 @@ class TestPluginContract(ProviderContract):
 '''
 
 
-def test_a_third_party_module_gets_one_test_per_check(pytester: pytest.Pytester,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_third_party_module_gets_one_test_per_check(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_plugin_contract=THIRD_PARTY_MODULE)
-    root = str(Path(__file__).resolve().parent.parent)  # the stand-ins live in tests/, which is not installed
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+    result = pytester.runpytest("-p", "no:cacheprovider", "-q")  # in this process: no second start-up
     result.assert_outcomes(passed=7, skipped=1)
 
 

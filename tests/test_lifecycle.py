@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.lifecycle_runs import BUILD, JOB, fedtest, junit_outcomes, start_suite
+from tests.lifecycle_runs import BUILD, JOB, UNUSED_PLUGINS, fedtest, junit_outcomes, start_suite
 from tests.standins.kube import KubeStandIn
 
 SUITE = '''
@@ -118,7 +118,7 @@ def test_kind_without_kind_on_path_is_a_failed_setup_in_a_complete_build(tmp_pat
     import subprocess
 
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(suite), "--provider", "kind",
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *UNUSED_PLUGINS, str(suite), "--provider", "kind",
          "--artifacts", str(artifacts), "--job", JOB, "--build-id", BUILD, "-rs"],
         cwd=suite, capture_output=True, text=True, timeout=120, env={**os.environ, "PATH": str(bin_dir)},
     )

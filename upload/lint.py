@@ -127,6 +127,8 @@ class _Scan:
 
 def _first_bad_utf8(data: bytes, chunk: int = 1 << 20) -> int | None:
     """Offset of the first byte that is not UTF-8, checked a chunk at a time (no copy of the whole file)."""
+    if data.isascii():
+        return None
     pos = 0
     while pos < len(data):
         final = pos + chunk >= len(data)

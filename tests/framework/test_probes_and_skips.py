@@ -15,6 +15,7 @@ from kubernetes import client
 from e2e import test_ingress
 from e2e.framework import capabilities, probes, waits
 from tests.framework.conftest import NAMESPACE
+from tests.lifecycle_runs import UNUSED_PLUGINS
 from tests.standins.httpserver import serving
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -112,7 +113,7 @@ EXPECTED = {
 
 
 def test_the_e2e_suite_collects_every_test() -> None:
-    done = subprocess.run([sys.executable, "-m", "pytest", "e2e", "--collect-only", "-q"],
+    done = subprocess.run([sys.executable, "-m", "pytest", *UNUSED_PLUGINS, "e2e", "--collect-only", "-q"],
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     for module, names in EXPECTED.items():

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fedtest.abort import AbortController
+from tests.lifecycle_runs import UNUSED_PLUGINS
 from tests.upload.checklist import checklist_problems, local_objects
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -152,6 +153,7 @@ def test_sigterm_mid_run_publishes_aborted(tmp_path, mode):
                 "no:cacheprovider",
                 "-p",
                 "no:xdist",
+                *UNUSED_PLUGINS,
                 "-rs",
                 "suite",
             ],

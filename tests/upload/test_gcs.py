@@ -8,6 +8,7 @@ import json
 import pytest
 
 from tests.standins.faultproxy import FaultPlan, FaultProxy
+from tests.standins.gcs import free_port
 from tests.upload.checklist import checklist_problems, gcs_objects
 from tests.upload.emulator import BUCKET, METADATA, gcs_sink
 from upload.errors import DuplicateBuild, SinkError
@@ -124,3 +125,18 @@ def test_build_id_not_above_the_buckets_latest_is_refused(fake_gcs, sample_run):
         fake_gcs.client().bucket(BUCKET).blob("logs/ci-fedtest-kind/500/finished.json").download_as_bytes()
     )
     assert finished["passed"] is False and finished["result"] == "FAILURE"
+
+
+def test_the_proxy_environment_is_read_once_when_the_sink_is_made(fake_gcs, monkeypatch):
+    """A proxy named when the sink is made carries its writes (one that refuses fails them); one named
+    afterwards does not: the environment is not scanned again for each of a build's thousand requests."""
+    for name in ("NO_PROXY", "no_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    fast = make_retry(initial=0.01, maximum=0.05, timeout=1.0)
+    direct = GCSSink(BUCKET, client=fake_gcs.client(), retry=fast)
+    monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    proxied = GCSSink(BUCKET, client=fake_gcs.client(), retry=fast)
+    direct.create("env/direct.txt", b"direct", "text/plain")
+    with pytest.raises(SinkError, match=r"env/proxied\.txt"):
+        proxied.create("env/proxied.txt", b"proxied", "text/plain")
+    assert direct.read_text("env/direct.txt") == "direct"
