@@ -21,10 +21,13 @@ DISPATCHER = "runner-dispatcher"
 TOKEN_SECONDS = 3600
 
 # What the launcher does in the runner namespace, and nothing else: create, follow, read the log of
-# and delete runner pods; create and delete their source ConfigMaps; list events to explain a timeout.
+# and delete runner pods; exec into their collector to copy the artifacts out (the client's websocket
+# exec is a GET, authorized as `get`; kube-apiserver 1.35+ also checks `create` on the upgrade, as it
+# always did for SPDY); create and delete their source ConfigMaps; list events to explain a timeout.
 DISPATCHER_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
 ]

@@ -15,7 +15,7 @@ from e2e.framework.runner import JobDescription, Launcher, Step
 from tests.framework.conftest import NAMESPACE, Clusters
 from tests.standins.rbac import Attributes, StandInRBAC, attributes
 
-NAMESPACED_CORE = {"pods", "pods/log", "configmaps", "events"}
+NAMESPACED_CORE = {"pods", "pods/log", "pods/exec", "configmaps", "events"}
 
 
 def test_the_role_grants_only_namespaced_job_work() -> None:
@@ -27,6 +27,7 @@ def test_the_role_grants_only_namespaced_job_work() -> None:
     assert not {verb for _, verb in granted} & {"escalate", "bind", "impersonate", "update", "patch",
                                                "deletecollection"}
     assert ("pods/log", "get") in granted and ("pods", "watch") in granted and ("pods", "get") not in granted
+    assert {("pods/exec", "get"), ("pods/exec", "create")} <= granted  # websocket exec: get, and create on 1.35+
 
 
 def test_the_token_client_keeps_the_server_and_drops_every_other_credential(tmp_path: Path) -> None:

@@ -122,8 +122,8 @@ class FakeKubelet:
                         continue
                     self.deleted[key] = threading.Event()
                 worker = threading.Thread(target=self._run, args=(raw, self.deleted[key]), daemon=True)
+                worker.start()  # before it is listed: __exit__ may join the list at any moment
                 self.workers.append(worker)
-                worker.start()
         except Exception:  # the stand-in shut down under the watch at the end of a test
             return
 
