@@ -77,7 +77,7 @@ def run(core: client.CoreV1Api, namespace: str, pod: str, script: str, args: lis
                         command=["sh", "-c", script, "sh", *args], stdin=False, stdout=True, stderr=True,
                         tty=False, _preload_content=False, binary=True)
         except ApiException as err:
-            return Exec(b"", str(err.reason or err).splitlines()[0], None)
+            return Exec(b"", refusal(str(err.reason or err)), None)
     out, err = bytearray(), bytearray()
     try:
         while ws.is_open() and not deadline.expired():
@@ -92,6 +92,16 @@ def run(core: client.CoreV1Api, namespace: str, pod: str, script: str, args: lis
     finally:
         ws.close()
     return Exec(bytes(out), err.decode("utf-8", "replace"), exit_code(status))
+
+
+def refusal(reason: str) -> str:
+    """The API server's words from a refused upgrade (websocket-client puts status, headers and body in
+    one string, separated by -+-+-); the first line of anything else."""
+    body = reason.rsplit("-+-+-", 1)[-1].strip()
+    try:
+        return f"{reason.split(' -+-+-', 1)[0]}: {json.loads(body)['message']}"
+    except (ValueError, KeyError, TypeError):
+        return reason.strip().splitlines()[0] if reason.strip() else "refused"
 
 
 def exit_code(status: bytes) -> int | None:

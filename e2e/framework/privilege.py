@@ -59,9 +59,11 @@ def role_binding(name: str, role_name: str, namespace: str, account: str) -> bui
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]}
 
 
-def grant_dispatcher(api: client.ApiClient, namespace: str, name: str = DISPATCHER) -> Identity:
-    """The ServiceAccount, its Role and the RoleBinding, in the runner namespace (as an admin)."""
-    for manifest in (service_account(name), role(name, DISPATCHER_RULES),
+def grant_dispatcher(api: client.ApiClient, namespace: str, name: str = DISPATCHER,
+                     rules: list[dict[str, Any]] = DISPATCHER_RULES) -> Identity:
+    """The ServiceAccount, its Role (DISPATCHER_RULES unless told) and the RoleBinding, in the runner
+    namespace (as an admin)."""
+    for manifest in (service_account(name), role(name, rules),
                      role_binding(name, name, namespace, name)):
         builders.create(api, namespace, manifest)
     return Identity(namespace, name)

@@ -154,6 +154,8 @@ class RunningJob:
         unreleased = artifacts.release(core, namespace, self.pod_name, deadline)
         if not unreleased:
             return self._watch(result, deadline)
+        if self.cancelled.is_set():
+            return "gone"
         steps = _terminated(pod.status.container_statuses, "steps")
         pod.status.phase = "Succeeded" if steps.exit_code == 0 else "Failed"
         self.collected.problem = self.collected.problem or unreleased
