@@ -90,6 +90,6 @@ def test_a_cut_drops_the_connection_without_a_status(kubelet: FakeKubelet, east:
         while session.is_open():
             session.update(timeout=1)
             received += session.read_stdout(timeout=0)
-    assert 0 < len(received) <= 100_000
+    assert len(received) <= 100_000  # what was still buffered when the connection dropped is lost too
     assert session.read_channel(ERROR_CHANNEL) == b""  # no Status: the exit code is unknown
     assert kubelet.exec.faults[0].times == 0
