@@ -4,10 +4,12 @@ kmock has no controllers, so nothing ever changes a pod's phase. This thread wat
 Pending -> Running -> Succeeded/Failed by patching /status, and, for containers with a command, really
 runs the command with `sh` in temporary folders that stand in for the pod's volumes (emptyDir per pod,
 a folder per PersistentVolumeClaim, ConfigMap items written out). Env values that point into a mount
-(or at the termination-message path) are rewritten to those folders. The main container's output is
-served as the pod log (follow=true streams it), its exit code and termination message land in the
-container status, activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting the
-pod kills its processes.
+(or at the termination-message path) are rewritten to those folders. The pod's containers run side
+by side; each one's output is served as its log (?container=NAME, follow=true streams it), its exit
+code and termination message land in its status as it ends, the pod ends when all have (Succeeded
+only if all exited 0), activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting
+the pod kills its processes. While a container runs, pods/exec into it (tests/standins/execstream.py)
+runs the command here with the container's env.
 
 Before a container starts it passes what a real node checks (tests/standins/admission.py): the pod
 must fit a node (else the scheduler's Unschedulable condition), the image reference must parse (else
