@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -57,6 +58,7 @@ def test_passing_job_succeeds_with_logs_and_artifacts(launcher: Launcher, kube: 
     assert names == ["build.txt", "reports/test.txt"]
     build = next(p for p in result.artifacts if p.name == "build.txt")
     assert build.read_text().strip() == "hello from src"
+    assert result.artifacts_error == ""
     assert [phase for phase, _ in result.phases][-1] == "Succeeded"
     assert leftovers(kube, namespace, job.name) == []
 
@@ -71,6 +73,21 @@ def test_failing_step_surfaces_exit_code_and_step(launcher: Launcher) -> None:
     assert result.failed_step == "lint"
     assert result.steps_started == ["prepare", "lint"]
     assert "lint failed" in result.log and "must not run" not in result.log
+
+
+def test_artifacts_past_the_kubelet_log_limit_arrive_whole(launcher: Launcher, record_property: Any) -> None:
+    """12 MiB, more than the kubelet's default log rotation size: the artifacts never pass through the
+    log; the copy is checked against the sha256 computed in the pod."""
+    size = 12 * 1024 * 1024
+    job = offline_job("big-artifacts", [Step("make", f'head -c {size} /dev/urandom > "$ARTIFACTS/big.bin" && '
+                                                     'sha256sum "$ARTIFACTS/big.bin" > "$ARTIFACTS/in-pod.sha256"')])
+    result = launcher.run(job, JOB_TIMEOUT)
+    assert (result.phase, result.artifacts_error) == ("Succeeded", ""), result
+    files = {p.name: p for p in result.artifacts}
+    assert files["big.bin"].stat().st_size == size
+    received = hashlib.sha256(files["big.bin"].read_bytes()).hexdigest()
+    assert received == files["in-pod.sha256"].read_text().split()[0]
+    record_property("runner_artifact_transfers", result.artifact_transfers)
 
 
 def test_job_past_its_deadline_is_stopped(launcher: Launcher) -> None:

@@ -2,8 +2,9 @@
 
 The pod has an init container that checks the source out (git, or offline from a ConfigMap), a
 cache volume shared by the jobs of one repository, the job's steps in the main container, and an
-artifacts folder. Artifacts leave the pod through its log (a tar block after the steps), so nothing
-but the pod log is needed to collect them, even under the restricted Pod Security profile.
+artifacts folder. A second container, the collector, keeps the artifacts folder alive after the steps
+end, until the harness has copied it out with exec (artifacts.py) and released it; the collector
+always exits 0, so the pod's phase is the steps' verdict. The log carries only what the steps print.
 """
 
 from __future__ import annotations
@@ -21,22 +22,20 @@ from e2e.framework import builders
 NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
 JOB_LABEL = "fedtest.io/runner-job"
 CACHE_LABEL = "fedtest.io/cache"
-ARTIFACTS_BEGIN = "::fedtest-artifacts-begin"
-ARTIFACTS_END = "::fedtest-artifacts-end"
 STEP_MARK = "::fedtest-step "
 TERMINATION_LOG = "/dev/termination-log"
-MOUNTS = {"workspace": "/workspace", "cache": "/cache", "artifacts": "/artifacts"}
+MOUNTS = {"workspace": "/workspace", "cache": "/cache", "artifacts": "/artifacts", "handoff": "/handoff"}
+COLLECTOR = "artifacts"  # the container that keeps the artifacts until they are copied out
+HOLD_SECONDS = 600  # how long the collector waits for the harness after the steps ended
 
 STEPS_SCRIPT = r"""set -u
 child=0
-emit_artifacts() {
+ended() {
   rc=$?
-  echo '::fedtest-artifacts-begin'
-  tar -C "$ARTIFACTS" -cf - . | gzip -c | base64
-  echo '::fedtest-artifacts-end'
+  touch "$HANDOFF/steps-ended"
   exit $rc
 }
-trap emit_artifacts EXIT
+trap ended EXIT
 trap 'kill -TERM $child 2>/dev/null; exit 143' TERM INT
 cd "$WORKSPACE/src"
 i=0
@@ -52,6 +51,22 @@ while [ "$i" -lt "$STEP_COUNT" ]; do
     exit $rc
   fi
   i=$((i+1))
+done
+"""
+
+# Waits for the harness's release (the `collected` marker, or TERM), at most HOLD_SECONDS after the
+# steps ended; a background sleep so that the TERM of the release ends it at once.
+COLLECTOR_SCRIPT = r"""set -u
+trap 'exit 0' TERM
+echo $$ > "$HANDOFF/collector.pid"
+waited=0
+while [ ! -e "$HANDOFF/collected" ]; do
+  if [ -e "$HANDOFF/steps-ended" ]; then
+    waited=$((waited+1))
+    [ "$waited" -gt "$HOLD_SECONDS" ] && exit 0
+  fi
+  sleep 1 >/dev/null 2>&1 &
+  wait $!
 done
 """
 
@@ -174,9 +189,9 @@ def runner_pod(job: JobDescription, images: builders.Images, cache: CachePlan,
     job.validate()
     mounts = dict(MOUNTS)
     env = {"WORKSPACE": MOUNTS["workspace"], "CACHE": MOUNTS["cache"], "ARTIFACTS": MOUNTS["artifacts"],
-           "HOME": MOUNTS["workspace"]}
-    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}},
-                                     {"name": "artifacts", "emptyDir": {}}, cache.volume]
+           "HANDOFF": MOUNTS["handoff"], "HOME": MOUNTS["workspace"]}
+    volumes: list[dict[str, Any]] = [{"name": "workspace", "emptyDir": {}}, {"name": "artifacts", "emptyDir": {}},
+                                     {"name": "handoff", "emptyDir": {}}, cache.volume]
     if job.source_files is not None:
         volumes.append({"name": "source", "configMap": {"name": source_config_map_name(job.name), "items": [
             {"key": config_key(path), "path": path} for path in sorted(job.source_files)]}})
@@ -204,7 +219,12 @@ def runner_pod(job: JobDescription, images: builders.Images, cache: CachePlan,
         affinity = {"podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{
             "labelSelector": {"matchLabels": {CACHE_LABEL: job.cache_key}},
             "topologyKey": "kubernetes.io/hostname"}]}}
-    spec = builders.pod_spec([steps], init_containers=[checkout], volumes=volumes,
+    collector = builders.container(COLLECTOR, images.busybox, ["sh", "-c", COLLECTOR_SCRIPT],
+                                   pull_policy=images.pull_policy,
+                                   env={"ARTIFACTS": MOUNTS["artifacts"], "HANDOFF": MOUNTS["handoff"],
+                                        "HOLD_SECONDS": str(HOLD_SECONDS)},
+                                   mounts={"artifacts": MOUNTS["artifacts"], "handoff": MOUNTS["handoff"]})
+    spec = builders.pod_spec([steps, collector], init_containers=[checkout], volumes=volumes,
                              active_deadline_seconds=job.deadline_seconds, affinity=affinity)
     if placement is not None and placement.node_selector:
         spec["nodeSelector"] = dict(placement.node_selector)

@@ -21,10 +21,13 @@ DISPATCHER = "runner-dispatcher"
 TOKEN_SECONDS = 3600
 
 # What the launcher does in the runner namespace, and nothing else: create, follow, read the log of
-# and delete runner pods; create and delete their source ConfigMaps; list events to explain a timeout.
+# and delete runner pods; exec into their collector to copy the artifacts out (the client's websocket
+# exec is a GET, authorized as `get`; kube-apiserver 1.35+ also checks `create` on the upgrade, as it
+# always did for SPDY); create and delete their source ConfigMaps; list events to explain a timeout.
 DISPATCHER_RULES: list[dict[str, Any]] = [
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["create", "delete", "list", "watch"]},
     {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["create", "get"]},
     {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["create", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
 ]
@@ -56,9 +59,11 @@ def role_binding(name: str, role_name: str, namespace: str, account: str) -> bui
             "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}]}
 
 
-def grant_dispatcher(api: client.ApiClient, namespace: str, name: str = DISPATCHER) -> Identity:
-    """The ServiceAccount, its Role and the RoleBinding, in the runner namespace (as an admin)."""
-    for manifest in (service_account(name), role(name, DISPATCHER_RULES),
+def grant_dispatcher(api: client.ApiClient, namespace: str, name: str = DISPATCHER,
+                     rules: list[dict[str, Any]] = DISPATCHER_RULES) -> Identity:
+    """The ServiceAccount, its Role (DISPATCHER_RULES unless told) and the RoleBinding, in the runner
+    namespace (as an admin)."""
+    for manifest in (service_account(name), role(name, rules),
                      role_binding(name, name, namespace, name)):
         builders.create(api, namespace, manifest)
     return Identity(namespace, name)

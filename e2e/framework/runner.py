@@ -1,12 +1,12 @@
 """The runner-pod launcher: one CI job -> one pod, followed to the end, then destroyed.
 
-The pod itself is built in jobspec.py; this module starts it, follows its phases and log, collects
-the artifacts the log carries, and deletes the pod and its source ConfigMap.
+The pod itself is built in jobspec.py; this module starts it, follows its phases and log, copies its
+artifacts out of the collector container once the steps have ended (artifacts.py), releases the
+collector, and deletes the pod and its source ConfigMap.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import io
 import re
@@ -21,11 +21,10 @@ import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from e2e.framework import builders, podstates, podtimes, waits
+from e2e.framework import artifacts, builders, podstates, podtimes, waits
 from e2e.framework.jobspec import (
-    ARTIFACTS_BEGIN,
-    ARTIFACTS_END,
     CACHE_LABEL,
+    COLLECTOR,
     JOB_LABEL,
     STEP_MARK,
     CachePlan,
@@ -55,7 +54,6 @@ __all__ = [
     "Step",
     "runner_pod",
     "source_config_map_name",
-    "split_log",
 ]
 
 @dataclass
@@ -72,6 +70,8 @@ class JobResult:
     steps_started: list[str] = field(default_factory=list)
     log: str = ""
     artifacts: list[Path] = field(default_factory=list)
+    artifacts_error: str = ""  # one line when the artifacts did not arrive whole (artifacts.py)
+    artifact_transfers: int = 0  # exec sessions that carried artifact bytes, retries included
     phases: list[tuple[str, float]] = field(default_factory=list)  # (phase, seconds since create)
     startup_seconds: float | None = None
     timeline: podtimes.PodTimeline = field(default_factory=podtimes.PodTimeline)  # the cluster's own startup
@@ -109,6 +109,7 @@ class RunningJob:
         self.states = podstates.PodWatch(launcher.unschedulable_grace)
         self._log_lines: list[str] = []
         self._log_thread: threading.Thread | None = None
+        self.collected: artifacts.Collected | None = None
 
     def cancel(self) -> None:
         """Stop the job now: the pod is deleted without grace; follow() then reports Cancelled."""
@@ -123,12 +124,12 @@ class RunningJob:
         """Watch the pod to its end (phase changes, streamed log), collect, then destroy it."""
         result = JobResult(self.job.name, self.pod_name, phase="Running", cache=self.cache.reason)
         self.disruption = None
+        self.collected = None
+        deadline = waits.Deadline(timeout)
         try:
-            final = waits.watch_until(
-                waits.Target(self.launcher.core.list_namespaced_pod, self.launcher.namespace, "Pod",
-                             name=self.pod_name),
-                lambda objs: self._observe(objs, result), what=f"runner pod {self.pod_name} to finish",
-                timeout=timeout, events_api=self.launcher.core, recheck=waits.RECHECK_SECONDS)
+            final = self._watch(result, deadline)
+            if isinstance(final, client.V1Pod) and final.status.phase not in ("Succeeded", "Failed"):
+                final = self._collect(final, result, deadline)
             self._finish(final, result)
         except BaseException:
             # keep what the pod said before it is destroyed: a timed-out job's log is evidence
@@ -137,6 +138,29 @@ class RunningJob:
         finally:
             self.launcher.destroy(self.job, self.pod_name)
         return result
+
+    def _watch(self, result: JobResult, deadline: waits.Deadline) -> client.V1Pod | podstates.Unrecoverable | str:
+        return waits.watch_until(
+            waits.Target(self.launcher.core.list_namespaced_pod, self.launcher.namespace, "Pod", name=self.pod_name),
+            lambda objs: self._observe(objs, result), what=f"runner pod {self.pod_name} to finish",
+            timeout=deadline, events_api=self.launcher.core, recheck=waits.RECHECK_SECONDS)
+
+    def _collect(self, pod: client.V1Pod, result: JobResult,
+                 deadline: waits.Deadline) -> client.V1Pod | podstates.Unrecoverable | str:
+        """The steps have ended and the collector runs: copy the artifacts out, release the collector,
+        then follow the pod to its end (its phase is the steps' verdict). A collector that cannot be
+        released leaves the verdict to the steps' exit code."""
+        core, namespace = self.launcher.core, self.launcher.namespace
+        self.collected = artifacts.collect(core, namespace, self.pod_name, deadline)
+        unreleased = artifacts.release(core, namespace, self.pod_name, deadline)
+        if not unreleased:
+            return self._watch(result, deadline)
+        if self.cancelled.is_set():
+            return "gone"
+        steps = _terminated(pod.status.container_statuses, "steps")
+        pod.status.phase = "Succeeded" if steps.exit_code == 0 else "Failed"
+        self.collected.problem = self.collected.problem or unreleased
+        return pod
 
     def _observe(self, objects: dict[str, Any],
                  result: JobResult) -> client.V1Pod | podstates.Unrecoverable | str | None:
@@ -161,6 +185,8 @@ class RunningJob:
             return DISRUPTED
         if phase in ("Succeeded", "Failed"):
             return pod
+        if self.collected is None and _steps_ended(pod):
+            return pod  # the collector holds the artifacts until they are copied out
         if pod.metadata.deletion_timestamp and self.disruption is not None:
             return None  # evicted: its containers are being stopped; the end of the log is still to come
         return self.states.check(pod)  # an unrecoverable state ends the job now, not at the deadline
@@ -194,9 +220,8 @@ class RunningJob:
             result.phase, (result.reason, result.message) = "Disrupted", self.disruption
             if self._log_thread is not None:
                 self._log_thread.join(30)
-            log, archive = split_log(self._log_lines)
-            result.log = log
-            result.artifacts = self.launcher.store(self.job, log, archive, f"attempt-{self.attempt}")
+            result.log = "\n".join(self._log_lines)
+            self.launcher.store(self.job, result.log, None, f"attempt-{self.attempt}")  # its artifacts went with it
             return
         if isinstance(final, str):
             result.phase = "Cancelled" if self.cancelled.is_set() else "Failed"
@@ -219,16 +244,29 @@ class RunningJob:
             result.reason = final.status.reason or checkout.reason or ""
         else:
             result.reason = final.status.reason or ""
-        log, archive = split_log(self._log_lines)
-        result.log = log
+        log = result.log = "\n".join(self._log_lines)
         result.steps_started = [ln[len(STEP_MARK):].split(" ", 1)[1] for ln in log.splitlines()
                                 if ln.startswith(STEP_MARK)]
         if result.failed_step is None and result.phase == "Failed" and result.steps_started:
             result.failed_step = result.steps_started[-1]
-        result.artifacts = self.launcher.store(self.job, log, archive)
+        collected = self.collected
+        if collected is None and main is not None:
+            collected = artifacts.Collected(None, f"pod {self.pod_name} ended ({result.reason or result.phase}) "
+                                                  "before its artifacts could be copied out")
+        collected = collected or artifacts.Collected(None)
+        result.artifacts_error, result.artifact_transfers = collected.problem, collected.transfers
+        result.artifacts = self.launcher.store(self.job, log, collected.archive, problem=collected.problem)
 
 
 DISRUPTED = "disrupted"
+
+
+def _steps_ended(pod: client.V1Pod) -> bool:
+    """The steps container has terminated while the collector still runs."""
+    statuses = (pod.status.container_statuses if pod.status else None) or []
+    collector = next((cs for cs in statuses if cs.name == COLLECTOR), None)
+    return (_terminated(statuses, "steps") is not None and collector is not None
+            and collector.state is not None and collector.state.running is not None)
 
 
 def _main_started(pod: client.V1Pod) -> bool:
@@ -243,15 +281,6 @@ def _terminated(statuses: list[Any] | None, name: str) -> Any:
         if cs.name == name and cs.state and cs.state.terminated:
             return cs.state.terminated
     return None
-
-
-def split_log(lines: list[str]) -> tuple[str, bytes | None]:
-    """The readable log, and the artifacts archive carried between the markers (None if absent)."""
-    if ARTIFACTS_BEGIN not in lines or ARTIFACTS_END not in lines:
-        return "\n".join(lines), None
-    begin, end = lines.index(ARTIFACTS_BEGIN), lines.index(ARTIFACTS_END)
-    archive = base64.b64decode("".join(lines[begin + 1:end]))
-    return "\n".join(lines[:begin] + lines[end + 1:]), archive
 
 
 class Launcher:
@@ -327,14 +356,18 @@ class Launcher:
     def run(self, job: JobDescription, timeout: float) -> JobResult:
         return self.finish(self.start(job), timeout)
 
-    def store(self, job: JobDescription, log: str, archive: bytes | None, subdir: str = "") -> list[Path]:
-        """Write the job's log and unpack its artifacts; returns the artifact files."""
+    def store(self, job: JobDescription, log: str, archive: bytes | None, subdir: str = "",
+              problem: str = "") -> list[Path]:
+        """Write the job's log (and why its artifacts are missing) and unpack its artifacts (a tar);
+        returns the artifact files."""
         dest = self.artifacts_dir / job.name / subdir
         dest.mkdir(parents=True, exist_ok=True)
         (dest / "steps.log").write_text(log, encoding="utf-8")
+        if problem:
+            (dest / "artifacts-error.txt").write_text(problem + "\n", encoding="utf-8")
         if not archive:
             return []
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
             tar.extractall(dest / "artifacts", filter="data")
         return sorted(p for p in (dest / "artifacts").rglob("*") if p.is_file())
 

@@ -15,7 +15,7 @@ from e2e.framework.runner import JobDescription, Launcher, Step
 from tests.framework.conftest import NAMESPACE, Clusters
 from tests.standins.rbac import Attributes, StandInRBAC, attributes
 
-NAMESPACED_CORE = {"pods", "pods/log", "configmaps", "events"}
+NAMESPACED_CORE = {"pods", "pods/log", "pods/exec", "configmaps", "events"}
 
 
 def test_the_role_grants_only_namespaced_job_work() -> None:
@@ -27,6 +27,7 @@ def test_the_role_grants_only_namespaced_job_work() -> None:
     assert not {verb for _, verb in granted} & {"escalate", "bind", "impersonate", "update", "patch",
                                                "deletecollection"}
     assert ("pods/log", "get") in granted and ("pods", "watch") in granted and ("pods", "get") not in granted
+    assert {("pods/exec", "get"), ("pods/exec", "create")} <= granted  # websocket exec: get, and create on 1.35+
 
 
 def test_the_token_client_keeps_the_server_and_drops_every_other_credential(tmp_path: Path) -> None:
@@ -90,3 +91,16 @@ def test_the_suites_least_privilege_test_holds_on_the_stand_ins(rbac: StandInRBA
                for d in rbac.decisions if not d.allowed}
     assert {("secrets", "get", NAMESPACE), ("secrets", "list", NAMESPACE), ("nodes", "list", None),
             ("pods", "create", "elsewhere")} <= refused
+
+
+def test_a_role_without_exec_create_loses_the_artifacts_with_the_servers_words(
+        rbac: StandInRBAC, east: client.ApiClient, tmp_path: Path) -> None:
+    """Websocket exec is a GET; kube-apiserver 1.35+ (and the stand-in) also checks `create` on the upgrade."""
+    rules = [r if r["resources"] != ["pods/exec"] else {**r, "verbs": ["get"]} for r in privilege.DISPATCHER_RULES]
+    identity = privilege.grant_dispatcher(east, NAMESPACE, rules=rules)
+    with privilege.client_for_token(east, privilege.mint_token(east, identity)) as api:
+        result = Launcher(api, NAMESPACE, builders.Images(), tmp_path).run(
+            JobDescription("no-exec", "r", [Step("s", 'echo x > "$ARTIFACTS/x"')], source_files={"a": "a"}), 30)
+    assert (result.phase, result.artifacts) == ("Succeeded", [])
+    assert 'cannot create resource "pods/exec"' in result.artifacts_error, result.artifacts_error
+    assert "\n" not in result.artifacts_error

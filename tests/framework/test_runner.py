@@ -51,7 +51,7 @@ def test_passing_job_succeeds_with_log_and_artifacts(launcher: Launcher, cluster
     assert (result.phase, result.exit_code, result.failed_step) == ("Succeeded", 0, None)
     assert result.steps_started == ["build", "test"]
     assert "building in src" in result.log and "sample app" in result.log
-    assert "::fedtest-artifacts" not in result.log
+    assert result.artifacts_error == ""
     unpacked = launcher.artifacts_dir / "passing" / "artifacts"
     names = sorted(p.relative_to(unpacked).as_posix() for p in result.artifacts)
     assert names == ["out.txt", "reports/junit.txt"]
@@ -181,4 +181,6 @@ def test_the_suites_runner_pod_tests_hold_on_the_fake_kubelet(launcher: Launcher
     suite.test_passing_job_succeeds_with_logs_and_artifacts(launcher, east, NAMESPACE, properties.__setitem__)
     assert str(properties["runner_cache_volume"]).startswith("emptyDir")
     suite.test_failing_step_surfaces_exit_code_and_step(launcher)
+    suite.test_artifacts_past_the_kubelet_log_limit_arrive_whole(launcher, properties.__setitem__)
+    assert properties["runner_artifact_transfers"] == 4
     suite.test_cancellation_mid_run_leaves_nothing(launcher, east, NAMESPACE)

@@ -6,7 +6,9 @@ kmock's quirks are handled here, never in production code:
 - /version/ (with the slash the client uses) and /readyz are stubbed;
 - bundled resource definitions are loaded so lists of never-created kinds answer 200;
 - all servers run in ONE event-loop thread and close last-in-first-out (kmock patches
-  aiohttp's resolver globally; one thread per server breaks shutdown).
+  aiohttp's resolver globally; one thread per server breaks shutdown);
+- a reaction cannot hand aiohttp a response it has already sent (a websocket, for exec): it raises
+  `Upgraded(response)` and `Emulator` returns that response as it is.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import aiohttp.web
 import kmock
 import yaml
 from kmock._internal import parsing
@@ -38,6 +41,24 @@ def _parse_path(path: str) -> parsing.ParsedPath:
 
 
 parsing.parse_path = _parse_path
+
+
+class Upgraded(Exception):
+    """Raised by a reaction that took the connection over (a websocket): this response is already sent."""
+
+    def __init__(self, response: aiohttp.web.StreamResponse) -> None:
+        super().__init__("connection upgraded")
+        self.response = response
+
+
+class Emulator(kmock.KubernetesEmulator):
+    """kmock's emulator, plus reactions that answer with a response they sent themselves."""
+
+    async def _handle(self, request: Any) -> aiohttp.web.StreamResponse:
+        try:
+            return await super()._handle(request)
+        except Upgraded as upgraded:
+            return upgraded.response
 
 
 def version_info(git_version: str) -> dict[str, str]:
@@ -105,7 +126,7 @@ class KubeStandIn:
             stop = asyncio.Event()
             async with contextlib.AsyncExitStack() as stack:
                 for name in names:
-                    emu = await stack.enter_async_context(kmock.KubernetesEmulator())
+                    emu = await stack.enter_async_context(Emulator())
                     emu.resources.load_bundled()
                     if status and name in status:
                         emu << status[name]

@@ -4,10 +4,12 @@ kmock has no controllers, so nothing ever changes a pod's phase. This thread wat
 Pending -> Running -> Succeeded/Failed by patching /status, and, for containers with a command, really
 runs the command with `sh` in temporary folders that stand in for the pod's volumes (emptyDir per pod,
 a folder per PersistentVolumeClaim, ConfigMap items written out). Env values that point into a mount
-(or at the termination-message path) are rewritten to those folders. The main container's output is
-served as the pod log (follow=true streams it), its exit code and termination message land in the
-container status, activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting the
-pod kills its processes.
+(or at the termination-message path) are rewritten to those folders. The pod's containers run side
+by side; each one's output is served as its log (?container=NAME, follow=true streams it), its exit
+code and termination message land in its status as it ends, the pod ends when all have (Succeeded
+only if all exited 0), activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting
+the pod kills its processes. While a container runs, pods/exec into it (tests/standins/execstream.py)
+runs the command here with the container's env.
 
 Before a container starts it passes what a real node checks (tests/standins/admission.py): the pod
 must fit a node (else the scheduler's Unschedulable condition), the image reference must parse (else
@@ -27,7 +29,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import AsyncIterator, Collection, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,7 @@ from kubernetes import client, watch
 from kubernetes.client.rest import ApiException
 
 from tests.standins import admission
+from tests.standins.execstream import ExecEndpoint, Process
 from tests.standins.kube import KubeStandIn
 
 
@@ -74,7 +77,7 @@ class FakeKubelet:
 
     def __init__(self, kube: KubeStandIn, cluster: str, api: client.ApiClient, *,
                  start_delay: float = 0.3, end_delay: float = 0.3, unpullable: Collection[str] = (),
-                 pull_backoff: float = 0.5) -> None:
+                 pull_backoff: float = 0.5, exec_options: dict[str, Any] | None = None) -> None:
         self.kube = kube
         self.emulator = kube.clusters[cluster].emulator
         self.core = client.CoreV1Api(api)
@@ -88,6 +91,8 @@ class FakeKubelet:
         self._watch = watch.Watch()
         self._thread = threading.Thread(target=self._loop, name="fake-kubelet", daemon=True)
         self._lock = threading.Lock()
+        self.running: dict[tuple[str, str, str], Process] = {}
+        self.exec = ExecEndpoint.serve(kube, cluster, self._exec_target, **(exec_options or {}))
 
     def __enter__(self) -> FakeKubelet:
         self._thread.start()
@@ -119,7 +124,7 @@ class FakeKubelet:
                         continue
                     self.deleted[key] = threading.Event()
                 worker = threading.Thread(target=self._run, args=(raw, self.deleted[key]), daemon=True)
-                worker.start()  # started before it is listed: __exit__ (another thread) joins only started ones
+                worker.start()  # before it is listed: __exit__ may join the list at any moment
                 self.workers.append(worker)
         except Exception:  # the stand-in shut down under the watch at the end of a test
             return
@@ -161,29 +166,70 @@ class FakeKubelet:
                 if code != 0:
                     self._patch(raw, {"phase": "Failed", "initContainerStatuses": init_statuses})
                     return
-            main = spec["containers"][0]
-            if self._blocked(raw, main, init_statuses, deleted):
+            mains = spec["containers"]
+            if any(self._blocked(raw, c, init_statuses, deleted) for c in mains):
                 return
-            log = PodLog()
-            self._serve_log(raw, main["name"], log)
-            self._patch(raw, {"phase": "Running", "initContainerStatuses": init_statuses,
-                              "containerStatuses": [_status(main, {"running": {"startedAt": _now()}})]})
-            code, _, message = self._exec(main, mounts, deleted, started, spec, log)
-        if deleted.is_set():
+            outcome = self._run_containers(raw, mains, mounts, deleted, started, init_statuses)
+        if outcome is None or deleted.wait(self.end_delay):
             return
-        if deleted.wait(self.end_delay):
-            return
-        terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
-                      "startedAt": _now(), "finishedAt": _now()}
-        if message:
-            terminated["message"] = message
-        status: dict[str, Any] = {"phase": "Succeeded" if code == 0 else "Failed",
-                                  "containerStatuses": [_status(main, {"terminated": terminated})]}
-        if code == -1:
+        codes, messages = outcome
+        expired = -1 in codes.values()
+        statuses = []
+        for c in mains:
+            code = 137 if expired else codes[c["name"]]
+            terminated = {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                          "startedAt": _now(), "finishedAt": _now()}
+            if messages[c["name"]]:
+                terminated["message"] = messages[c["name"]]
+            statuses.append(_status(c, {"terminated": terminated}))
+        status: dict[str, Any] = {"phase": "Succeeded" if set(codes.values()) == {0} else "Failed",
+                                  "containerStatuses": statuses}
+        if expired:
             status.update(phase="Failed", reason="DeadlineExceeded",
                           message="Pod was active on the node longer than the specified deadline")
-            terminated.update(exitCode=137)
         self._patch(raw, status)
+
+    def _run_containers(self, raw: dict[str, Any], mains: list[dict[str, Any]], mounts: dict[str, Path],
+                        deleted: threading.Event, started: float, init_statuses: list[dict[str, Any]],
+                        ) -> tuple[dict[str, int], dict[str, str]] | None:
+        """Run the pod's containers side by side, reporting each one's end while the others run;
+        their exit codes and termination messages, or None when the pod was deleted."""
+        logs = {c["name"]: PodLog() for c in mains}
+        for c in mains:
+            self._serve_log(raw, c["name"], logs[c["name"]], sole=len(mains) == 1)
+        states = {c["name"]: {"running": {"startedAt": _now()}} for c in mains}
+        codes: dict[str, int] = {}
+        messages: dict[str, str] = {}
+        lock = threading.Lock()
+
+        def report() -> None:
+            self._patch(raw, {"phase": "Running", "initContainerStatuses": init_statuses,
+                              "containerStatuses": [_status(c, states[c["name"]]) for c in mains]})
+
+        begun = threading.Semaphore(0)
+
+        def run(c: dict[str, Any]) -> None:
+            code, _, message = self._exec(c, mounts, deleted, started, raw["spec"], logs[c["name"]],
+                                          (raw["metadata"]["namespace"], raw["metadata"]["name"], c["name"]),
+                                          begun.release)
+            with lock:
+                codes[c["name"]], messages[c["name"]] = code, message
+                if deleted.is_set() or code == -1 or len(codes) == len(mains):
+                    return
+                states[c["name"]] = {"terminated": {"exitCode": code, "reason": "Completed" if code == 0 else "Error",
+                                                    "finishedAt": _now(), **({"message": message} if message else {})}}
+                report()
+
+        threads = [threading.Thread(target=run, args=(c,), daemon=True) for c in mains]
+        with lock:  # Running is reported once every container can be exec'd into, before any ends
+            for thread in threads:
+                thread.start()
+            for _ in threads:
+                begun.acquire()
+            report()
+        for thread in threads:
+            thread.join()
+        return None if deleted.is_set() else (codes, messages)
 
     def _scheduled(self, raw: dict[str, Any]) -> bool:
         """Bind the pod to a node that fits, or report it Unschedulable as kube-scheduler does."""
@@ -224,9 +270,12 @@ class FakeKubelet:
             report("ImagePullBackOff", admission.backoff_message(c.get("image", "")))
         return True
 
-    def _serve_log(self, raw: dict[str, Any], container: str, log: PodLog) -> None:
+    def _serve_log(self, raw: dict[str, Any], container: str, log: PodLog, sole: bool = True) -> None:
+        """The container's log (?container=NAME); also without the parameter when it is the pod's only one."""
         path = f"get /api/v1/namespaces/{raw['metadata']['namespace']}/pods/{raw['metadata']['name']}/log"
-        self.kube.call(lambda: self.emulator[path] << (lambda: log.stream()))
+        self.kube.call(lambda: self.emulator[f"{path}?container={container}"] << (lambda: log.stream()))
+        if sole:
+            self.kube.call(lambda: self.emulator[path] << (lambda: log.stream()))
 
     @contextlib.contextmanager
     def _volumes(self, raw: dict[str, Any]) -> Iterator[dict[str, Path]]:
@@ -253,11 +302,22 @@ class FakeKubelet:
         finally:
             shutil.rmtree(pod_dir, ignore_errors=True)
 
+    def _exec_target(self, namespace: str, pod: str, container: str) -> Process | str:
+        """Where an exec into a container runs: its env and folders while it runs, else the API's refusal."""
+        target = self.running.get((namespace, pod, container))
+        if target is None:
+            return f'container "{container}" of pod "{pod}" is not running: unable to upgrade connection'
+        return target
+
     def _exec(self, c: dict[str, Any], folders: dict[str, Path], deleted: threading.Event, started: float,
-              spec: dict[str, Any], log: PodLog) -> tuple[int, str, str]:
-        """Run a container's command; exit code -1 means activeDeadlineSeconds ran out."""
+              spec: dict[str, Any], log: PodLog, key: tuple[str, str, str] | None = None,
+              begun: Callable[[], None] = lambda: None) -> tuple[int, str, str]:
+        """Run a container's command; exit code -1 means activeDeadlineSeconds ran out. With `key`
+        (namespace, pod, container), exec sessions reach the container while it runs; `begun()` is
+        called once they can."""
         if not c.get("command"):
             log.done.set()
+            begun()
             return 0, "", ""
         termination = Path(tempfile.mkstemp(dir=self.root)[1])
         mounts = {m["mountPath"]: folders[m["name"]] for m in c.get("volumeMounts", [])}
@@ -270,6 +330,17 @@ class FakeKubelet:
                 if value == mount_path or value.startswith(mount_path + "/"):
                     value = str(folder) + value[len(mount_path):]
             env[item["name"]] = value
+        if key is not None:
+            self.running[key] = Process(env, str(self.root))
+        begun()
+        try:
+            return self._follow(c, env, deleted, started, spec, log, termination)
+        finally:
+            if key is not None:
+                self.running.pop(key, None)
+
+    def _follow(self, c: dict[str, Any], env: dict[str, str], deleted: threading.Event, started: float,
+                spec: dict[str, Any], log: PodLog, termination: Path) -> tuple[int, str, str]:
         proc = subprocess.Popen([*c["command"], *c.get("args", [])], env=env, cwd=self.root,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         reader = threading.Thread(target=lambda: [log.data.extend(chunk) for chunk in

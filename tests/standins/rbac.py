@@ -4,13 +4,16 @@ Tokens minted through the TokenRequest API (POST .../serviceaccounts/NAME/token)
 that ServiceAccount; its requests are authorized by the Roles its RoleBindings grant in the
 request's namespace (no ClusterRoles: the accounts here get none), and a denial is a 403 Status
 worded as kube-apiserver words it. Requests with any other token are the admin's and pass.
-SelfSubjectReview and SelfSubjectAccessReview answer from the same rules. Every decision about a
+SelfSubjectReview and SelfSubjectAccessReview answer from the same rules. A websocket upgrade to
+pods/exec, pods/attach or pods/portforward (a GET, authorized as `get`) is also checked for `create`,
+as kube-apiserver 1.35+ does (AuthorizePodWebsocketUpgradeCreatePermission). Every decision about a
 ServiceAccount is recorded for assertions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import secrets
 from collections.abc import Iterator
@@ -21,6 +24,7 @@ import kmock
 
 from tests.standins.kube import KubeStandIn
 
+UPGRADE_CHECKED = {"pods/exec", "pods/attach", "pods/portforward"}
 TOKEN_PATH = re.compile(r"^/api/v1/namespaces/([^/]+)/serviceaccounts/([^/]+)/token$")
 
 
@@ -133,11 +137,15 @@ class StandInRBAC:
         attrs = attributes(method, path, dict(request.params))
         if user is None or attrs is None:
             raise NotImplementedError  # the admin, or discovery: the emulator answers
-        allowed = self.allows(user, attrs)
-        self.decisions.append(Decision(user, attrs, allowed))
-        if allowed:
-            raise NotImplementedError
-        return kmock.Response(status=403, payload=forbidden(user, attrs))
+        checks = [attrs]
+        if attrs.resource in UPGRADE_CHECKED and request.headers.get("Upgrade", "").lower() == "websocket":
+            checks.append(dataclasses.replace(attrs, verb="create"))
+        for asked in checks:
+            allowed = self.allows(user, asked)
+            self.decisions.append(Decision(user, asked, allowed))
+            if not allowed:
+                return kmock.Response(status=403, payload=forbidden(user, asked))
+        raise NotImplementedError
 
 
 def forbidden(user: str, attrs: Attributes) -> dict[str, Any]:
