@@ -45,12 +45,14 @@ def _up_one(provider: Provider, spec: ClusterSpec, ledger: Ledger, progress: Pro
 
 
 def bring_up(provider: Provider, specs: list[ClusterSpec], ledger: Ledger, progress: Progress | None = None,
-             results: list[StepResult] | None = None, stop: Stop | None = None) -> list[StepResult]:
+             results: list[StepResult] | None = None, stop: Stop | None = None,
+             left_behind: list[threading.Thread] | None = None) -> list[StepResult]:
     """Bring every spec up at once; results come back in spec order (and are appended to `results`).
 
     Each cluster comes up in a daemon thread named after it. On `stop` (SIGTERM, SIGINT, the deadline)
     the wait ends at once: a cluster still coming up gets a failed step and stays `creating` in the
-    ledger, so teardown still downs it; its thread is left behind rather than waited for.
+    ledger, so teardown still downs it; its thread is left behind rather than waited for (listed in
+    `left_behind`).
     """
     progress, results = progress or Progress(_quiet), [] if results is None else results
     deadline = provider.options.deadline_seconds
@@ -72,6 +74,8 @@ def bring_up(provider: Provider, specs: list[ClusterSpec], ledger: Ledger, progr
     for thread in threads:
         while thread.is_alive() and not (stop is not None and stop.aborted):
             thread.join(timeout=0.1)
+    if left_behind is not None:
+        left_behind.extend(t for t in threads if t.is_alive())
     reason = (stop.reason if stop is not None else None) or "aborted"
     with lock:
         for spec in specs:

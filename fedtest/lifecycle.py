@@ -25,6 +25,7 @@ import json
 import math
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,6 +138,7 @@ class Run:
         self.specs: list[ClusterSpec] = []
         self.timings: dict[str, float] = {}
         self.conformance: list[ConformanceResult] = []
+        self.left_behind: list[threading.Thread] = []  # bring-up threads an abort stopped waiting for
         self._mark = time.monotonic()
         self._brought_up = False
 
@@ -198,7 +200,7 @@ class Run:
                                   f"cluster(s): {', '.join(self.view.planned)}")
                 self._brought_up = True
                 cluster_steps.bring_up(self.provider, self.specs, self.view._ledger, self.progress, self.steps,
-                                       stop=self.abort)
+                                       stop=self.abort, left_behind=self.left_behind)
                 self._lap("bringup")
             if self.setup_failed:
                 failed = [r for r in self.steps if r.phase == "Setup" and not r.ok]

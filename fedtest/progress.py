@@ -42,6 +42,7 @@ class Progress:
         self.interval = interval
         self.prefix = prefix
         self._lock = threading.Lock()
+        self._closed = False
         self._activity = _LatestPerThread()
         self._logger = logging.getLogger("providers")  # what providers say they wait for
         self._logger.addHandler(self._activity)
@@ -49,11 +50,15 @@ class Progress:
             self._logger.setLevel(logging.INFO)
 
     def close(self) -> None:
+        """No more lines: a bring-up thread an abort left behind must not write while the interpreter exits."""
+        with self._lock:
+            self._closed = True
         self._logger.removeHandler(self._activity)
 
     def say(self, line: str) -> None:
         with self._lock, contextlib.suppress(Exception):  # a closed console must not stop the run
-            self.write(f"{self.prefix}{line}")
+            if not self._closed:
+                self.write(f"{self.prefix}{line}")
 
     def activity_of(self, thread_id: int) -> str:
         return self._activity.latest.get(thread_id, "")
