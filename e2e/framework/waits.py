@@ -147,6 +147,10 @@ def watch_until(target: Target, predicate: Callable[[dict[str, Any]], R | None],
             listed = False  # the resourceVersion expired: relist and watch from the new one
         except (urllib3.exceptions.ReadTimeoutError, urllib3.exceptions.ProtocolError):
             resource_version = stream.resource_version or resource_version
+        except urllib3.exceptions.MaxRetryError as err:  # the same read timeout, after the client's retries
+            if not isinstance(err.reason, urllib3.exceptions.ReadTimeoutError):
+                raise
+            resource_version = stream.resource_version or resource_version
         if recheck is not None and listed:
             result = predicate(objects)
             if result is not None:

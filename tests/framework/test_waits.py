@@ -192,3 +192,34 @@ def test_endpoints_fall_back_to_core_endpoints_without_endpoint_slices(tmp_path:
             "subsets": [{"addresses": [{"ip": "10.1.0.7"}], "notReadyAddresses": [{"ip": "10.1.0.8"}]}]}))
         assert waits.endpoints_ready(api, NAMESPACE, "legacy", 1, 10) == ["10.1.0.7"]
         api.close()
+
+
+def test_a_watch_that_times_out_inside_the_clients_retries_is_watched_again(monkeypatch: Any) -> None:
+    """A watch with no answer for a while surfaces as MaxRetryError(ReadTimeoutError): watch again, don't fail."""
+    from types import SimpleNamespace
+
+    import urllib3
+
+    from e2e.framework import waits
+
+    ready = SimpleNamespace(metadata=SimpleNamespace(name="p", labels={}), status="ready")
+    watches: list[str | None] = []
+
+    class QuietThenAnswering:
+        resource_version = None
+
+        def stream(self, _fn: Any, *_args: Any, resource_version: str | None = None, **_kwargs: Any) -> Any:
+            watches.append(resource_version)
+            if len(watches) == 1:
+                raise urllib3.exceptions.MaxRetryError(None, "/api/v1/pods", urllib3.exceptions.ReadTimeoutError(
+                    None, "/api/v1/pods", "Read timed out."))
+            yield {"type": "MODIFIED", "object": ready}
+
+        def stop(self) -> None:
+            pass
+
+    monkeypatch.setattr(waits.watch, "Watch", QuietThenAnswering)
+    listing = SimpleNamespace(items=[], metadata=SimpleNamespace(resource_version="7"))
+    target = waits.Target(lambda *a, **k: listing, "work", "pod", name="p")
+    found = waits.watch_until(target, lambda objs: objs.get("p"), what="pod p ready", timeout=10)
+    assert found is ready and watches == ["7", "7"]
