@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from kubernetes.client.rest import ApiException
 
+from e2e.framework import podtimes
 from e2e.framework.runner import JobDescription, JobResult, Launcher, RunningJob
 
 
@@ -52,7 +53,7 @@ class QueueStats:
 
 def queue_stats(done: list[Dispatched]) -> QueueStats:
     waits = sorted(d.wait_seconds for d in done)
-    p99 = statistics.quantiles(waits, n=100, method="inclusive")[98] if len(waits) > 1 else waits[0]
+    p99 = podtimes.percentile(waits, 99)
     span = max(d.finished for d in done) - min(d.queued for d in done)
     return QueueStats(len(done), round(statistics.median(waits), 3), round(p99, 3),
                       round(len(done) / span * 60, 2) if span > 0 else 0.0)
