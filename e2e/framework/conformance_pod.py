@@ -65,7 +65,7 @@ UPSTREAM_REGISTRIES = {
     "microsoftRegistry": "mcr.microsoft.com",
 }
 
-# Named focus presets for --conformance-focus. `smoke`: 27 specs (API machinery, and pods that read
+# Named focus regexes for --conformance-preset. `smoke`: 27 specs (API machinery, and pods that read
 # ConfigMaps, Secrets and the downward API from their environment) that need no image but
 # e2e-test-images/busybox:1.29-4 besides the conformance image; a few minutes per cluster.
 FOCUS_PRESETS = {
@@ -151,14 +151,10 @@ def cluster_role_binding(names: Names, run_id: str) -> dict[str, Any]:
     }
 
 
-def expand_focus(focus: str) -> str:
-    """`@NAME` is a preset (FOCUS_PRESETS); anything else is the regex itself."""
-    if not focus.startswith("@"):
-        return focus
-    name = focus[1:]
+def preset_focus(name: str) -> str:
+    """The focus regex of a --conformance-preset."""
     if name not in FOCUS_PRESETS:
-        raise ConformanceError(f"--conformance-focus {focus} is no preset: use one of "
-                               + ", ".join(f"@{n}" for n in FOCUS_PRESETS) + " or a regular expression")
+        raise ConformanceError(f"--conformance-preset {name} is not a preset: pass one of {', '.join(FOCUS_PRESETS)}")
     return FOCUS_PRESETS[name]
 
 
