@@ -32,9 +32,15 @@ class Progress:
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     summary: str = ""
+    pending: int = 0  # bullets on the line ginkgo is still writing (it ends a line only now and then)
     _expect_name: bool = False
 
+    def partial(self, text: str) -> None:
+        """The unfinished last line: without -v ginkgo prints a row of bullets with no newline for long."""
+        self.pending = text.count(_BULLET)
+
     def feed(self, line: str) -> None:
+        self.pending = 0
         if self._expect_name and line.strip() and not line.startswith("-"):
             self.failures.append(line.strip())
             self._expect_name = False
@@ -51,7 +57,7 @@ class Progress:
         minutes = f"{int(elapsed // 60)}m{int(elapsed % 60):02d}s"
         if self.total is None:
             return f"e2e.test starting ({minutes})"
-        text = f"ran {self.done} of {self.total} specs, {self.failed} failed ({minutes})"
+        text = f"ran {self.done + self.pending} of {self.total} specs, {self.failed} failed ({minutes})"
         return f"{text}; last failure: {self.failures[-1]}" if self.failures else text
 
 

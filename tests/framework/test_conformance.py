@@ -305,6 +305,10 @@ def test_progress_counts_ginkgo_bullets_and_names_failures() -> None:
         progress.feed(line)
     assert (progress.total, progress.done, progress.failed) == (5, 4, 2)
     assert progress.line(75) == "ran 4 of 5 specs, 2 failed (1m15s); last failure: [sig-x] panics"
+    progress.partial("S•")  # a row ginkgo has not ended yet counts too
+    assert progress.line(75).startswith("ran 5 of 5 specs")
+    progress.feed("S•S")
+    assert (progress.done, progress.pending) == (5, 0)
 
 
 def test_a_cut_or_missing_archive_is_no_archive() -> None:

@@ -328,9 +328,15 @@ class FakeConformanceKubelet(FakeKubelet):
         selected = select(self.suite.specs, env.get("E2E_FOCUS", r"\[Conformance\]"), skip)
         e2e_log = (results / "e2e.log").open("w", encoding="utf-8")
 
+        inline = False
+
         def say(line: str) -> bool:
-            log.data.extend(f"{line}\n".encode())
-            e2e_log.write(f"{line}\n")
+            """Without -v ginkgo writes a spec that passed or was skipped as one character, no newline."""
+            nonlocal inline
+            text = line if line in ("•", "S") else ("\n" if inline else "") + f"{line}\n"
+            inline = line in ("•", "S")
+            log.data.extend(text.encode())
+            e2e_log.write(text)
             e2e_log.flush()
             return not deleted.wait(self.suite.line_seconds)
 
