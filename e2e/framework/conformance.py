@@ -2,11 +2,12 @@
 
 `run_conformance` is called by the run after fedtest's own suite, once per cluster (in parallel):
 it picks the conformance image matching the server version (or the one given, through the
---image-registry mirror), creates a namespace, a ServiceAccount bound to cluster-admin and the pod
-(conformance_pod.py), follows the suite's log with a progress line every ~30 s, copies junit_01.xml
-and e2e.log out when it ends, writes artifacts/junit_conformance_<cluster>.xml, and deletes
-everything it created (the ClusterRoleBinding too) in a finally: after success, failure, timeout
-and abort. A tester that cannot set up or finish says so in `error` (an infra case, never a pass).
+--image-registry mirror), creates a namespace, a ServiceAccount bound to cluster-admin, a ConfigMap
+(e2e.test's kubeconfig and, with a mirror, its repository list) and the pod (conformance_pod.py),
+follows the suite's log with a progress line every ~30 s, copies junit_01.xml and e2e.log out when
+it ends, writes artifacts/junit_conformance_<cluster>.xml, and deletes everything it created (the
+ClusterRoleBinding too) in a finally: after success, failure, timeout and abort.
+A tester that cannot set up or finish says so in `error` (an infra case, never a pass).
 """
 
 from __future__ import annotations

@@ -110,6 +110,10 @@ def test_specs_that_need_the_api_servers_url_get_it(standins: Clusters, tmp_path
     env = seen.runs[0]["env"]
     assert env["E2E_EXTRA_ARGS"] == "--host=https://10.96.0.1:443"
     assert env["KUBECONFIG"] == "/etc/fedtest-conformance/kubeconfig"
+    config = shapes.in_cluster_kubeconfig("https://[fd00::1]:443")
+    assert config["clusters"][0]["name"] == config["current-context"]  # where e2e.test v1.28 looks for --host
+    assert config["users"][0]["user"] == {"tokenFile": "/var/run/secrets/kubernetes.io/serviceaccount/token"}
+    assert shapes.service_url("fd00::1", 443) == "https://[fd00::1]:443"
 
 
 def test_without_the_url_the_stand_in_fails_such_specs_as_e2e_test_does(standins: Clusters,
