@@ -220,14 +220,14 @@ def ginkgo_env(plan: PodPlan) -> dict[str, str]:
     """What go-runner reads (test/conformance/image/go-runner): it runs
     `ginkgo --focus --skip [--dryRun] $E2E_EXTRA_GINKGO_ARGS e2e.test -- --provider --kubeconfig ... $E2E_EXTRA_ARGS`.
 
-    It reads no E2E_VERBOSITY and no E2E_USE_GO_RUNNER. Ginkgo refuses to dry-run in parallel
+    It reads no E2E_VERBOSITY and no E2E_USE_GO_RUNNER. ginkgo -v names each spec as it ends (as
+    hydrophone's verbose mode does); a dry run then names every spec it would run. Ginkgo refuses to dry-run in parallel
     ("Ginkgo only performs -dryRun in serial mode"), so a dry run gets no --procs.
     """
     extra = []
     if plan.parallel > 1 and not plan.dry_run:
         extra.append(f"--procs={plan.parallel}")  # ginkgo runs [Serial] specs alone, at the end
-    if plan.dry_run:
-        extra.append("-v")  # the dry run's log then names every spec it would run
+    extra.append("-v")  # without it ginkgo's output reaches the log only at the end: no progress
     env = {
         "E2E_FOCUS": plan.focus, "E2E_SKIP": plan.skip, "E2E_PROVIDER": "skeleton", "RESULTS_DIR": RESULTS_DIR,
         "KUBECONFIG": f"{CONFIG_DIR}/{KUBECONFIG_KEY}", "E2E_EXTRA_ARGS": f"--host={plan.api_url}",

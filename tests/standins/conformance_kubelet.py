@@ -177,6 +177,9 @@ class _Context:
                 count = int(match.group(1))
         return count
 
+    def verbose(self) -> bool:
+        return bool({"-v", "--v"} & set(shlex.split(self.env.get("E2E_EXTRA_GINKGO_ARGS", ""))))
+
     def kubeconfig(self) -> dict[str, Any] | None:
         path = self.env.get("KUBECONFIG", "")
         text = self.read(path) if path else None
@@ -330,7 +333,7 @@ class FakeConformanceKubelet(FakeKubelet):
 
         inline = False
 
-        def say(line: str) -> bool:
+        def say(line: str, delay: float = self.suite.line_seconds) -> bool:
             """Without -v ginkgo writes a spec that passed or was skipped as one character, no newline."""
             nonlocal inline
             text = line if line in ("•", "S") else ("\n" if inline else "") + f"{line}\n"
@@ -338,7 +341,7 @@ class FakeConformanceKubelet(FakeKubelet):
             log.data.extend(text.encode())
             e2e_log.write(text)
             e2e_log.flush()
-            return not deleted.wait(self.suite.line_seconds)
+            return not deleted.wait(delay)
 
         outcomes: dict[str, tuple[str, str]] = {}
         junit = self.suite.write_junit
@@ -354,11 +357,19 @@ class FakeConformanceKubelet(FakeKubelet):
                 lines = [f"panic: {err}"]
                 failed = 1
             else:
-                lines, failed = self._console(selected, outcomes)
+                lines, failed = self._console(selected, outcomes, context.verbose())
         self.behaviour.runs.append({"env": env, "host": context.host(), "outcomes": outcomes})
+        head, body = lines[:2], lines[2:]
         try:
-            for line in lines:
+            for line in head:
                 if not say(line):
+                    return None
+            held = not context.verbose()  # without -v ginkgo's output reaches the log only at the end
+            if held and (self.suite.hang or deleted.wait(self.suite.line_seconds * len(body))):
+                deleted.wait()
+                return None
+            for line in body:
+                if not say(line, self.suite.line_seconds if context.verbose() else 0.0):
                     return None
             if self.suite.hang:
                 deleted.wait()
@@ -372,7 +383,8 @@ class FakeConformanceKubelet(FakeKubelet):
         (results / "done").write_text(str(results / "e2e.tar.gz"), encoding="utf-8")  # go-runner: always
         return 1 if failed or self.suite.failing_suite_node else 0
 
-    def _console(self, selected: list[Spec], outcomes: dict[str, tuple[str, str]]) -> tuple[list[str], int]:
+    def _console(self, selected: list[Spec], outcomes: dict[str, tuple[str, str]],
+                 verbose: bool) -> tuple[list[str], int]:
         lines = ["Running Suite: Kubernetes e2e suite - /usr/local/bin",
                  f"Will run {len(selected)} of {TOTAL_SPECS} specs"]
         for spec in selected:
@@ -380,6 +392,9 @@ class FakeConformanceKubelet(FakeKubelet):
             if outcome == "failed":
                 lines += ["------------------------------", f"• [FAILED] [{spec.seconds:.3f} seconds]", spec.name,
                           f"  [FAILED] {message.splitlines()[0]}", "------------------------------"]
+            elif verbose:  # ginkgo -v: each spec's name, then its verdict
+                lines += [spec.name, f"S [SKIPPED] [{spec.seconds:.3f} seconds]" if outcome == "skipped"
+                          else f"• [{spec.seconds:.3f} seconds]"]
             else:
                 lines.append("S" if outcome == "skipped" else "•")
         failed = sum(1 for outcome, _ in outcomes.values() if outcome == "failed")
