@@ -221,8 +221,8 @@ def ginkgo_env(plan: PodPlan) -> dict[str, str]:
     `ginkgo --focus --skip [--dryRun] $E2E_EXTRA_GINKGO_ARGS e2e.test -- --provider --kubeconfig ... $E2E_EXTRA_ARGS`.
 
     It reads no E2E_VERBOSITY and no E2E_USE_GO_RUNNER. ginkgo -v names each spec as it ends (as
-    hydrophone's verbose mode does); a dry run then names every spec it would run. Ginkgo refuses to dry-run in parallel
-    ("Ginkgo only performs -dryRun in serial mode"), so a dry run gets no --procs.
+    hydrophone's verbose mode does); a dry run then names every spec it would run. Ginkgo refuses to
+    dry-run in parallel ("Ginkgo only performs -dryRun in serial mode"), so a dry run gets no --procs.
     """
     extra = []
     if plan.parallel > 1 and not plan.dry_run:
