@@ -228,7 +228,7 @@ class Run:
             return
         left = self.abort.remaining()
         deadline = left if math.isfinite(left) else settings.timeout + settings.start_timeout + 600
-        self.progress.say(f"conformance: {len(clusters)} cluster(s), focus {settings.focus!r}")
+        self.progress.say(f"conformance: {len(clusters)} cluster(s), {settings.describe()}")
         try:
             settings = dataclasses.replace(settings, run_id=self.run_id)  # labels all it creates
             results = run_on_clusters(clusters, settings, self.settings.artifacts, deadline_seconds=deadline,

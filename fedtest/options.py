@@ -10,6 +10,7 @@ from e2e.framework import diagnostics
 from e2e.framework.builders import DEFAULT_AGNHOST_IMAGE, DEFAULT_BUSYBOX_IMAGE, DEFAULT_GIT_IMAGE
 from e2e.framework.config import DEFAULT_REACH_WINDOW
 from e2e.framework.conformance import DEFAULT_FOCUS, ConformanceSettings
+from e2e.framework.conformance_pod import FOCUS_PRESETS
 from fedtest.errors import FedtestError
 from fedtest.settings import Settings
 
@@ -67,7 +68,9 @@ def _add_conformance_options(parser: pytest.Parser) -> None:
     add = group.addoption
     add("--conformance", action="store_true",
         help="run the upstream Conformance suite in each cluster after fedtest's tests, in the same build")
-    add("--conformance-focus", default=DEFAULT_FOCUS, help="ginkgo focus regex (default %(default)s)")
+    add("--conformance-focus", help=f"ginkgo focus regex (default {DEFAULT_FOCUS})")
+    add("--conformance-preset", choices=sorted(FOCUS_PRESETS),
+        help="a named focus instead of --conformance-focus (README: Upstream conformance)")
     add("--conformance-skip", default="", help="ginkgo skip regex (default: none)")
     add("--conformance-parallel", type=int, default=1,
         help="ginkgo processes; [Serial] specs still run alone (default 1)")
@@ -83,8 +86,10 @@ def _conformance(config: pytest.Config) -> ConformanceSettings | None:
     opt = config.getoption
     if not opt("conformance"):
         return None
+    preset = opt("conformance_preset") or ""
     settings = ConformanceSettings(
-        focus=opt("conformance_focus"), skip=opt("conformance_skip"), parallel=opt("conformance_parallel"),
+        focus=opt("conformance_focus") or (FOCUS_PRESETS[preset] if preset else DEFAULT_FOCUS), preset=preset,
+        skip=opt("conformance_skip"), parallel=opt("conformance_parallel"),
         image=opt("conformance_image"), image_registry=opt("image_registry"), dry_run=opt("conformance_dry_run"),
         timeout=opt("conformance_timeout"), results_image=opt("busybox_image"),
         pull_policy=opt("image_pull_policy"),

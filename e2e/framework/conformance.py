@@ -2,11 +2,12 @@
 
 `run_conformance` is called by the run after fedtest's own suite, once per cluster (in parallel):
 it picks the conformance image matching the server version (or the one given, through the
---image-registry mirror), creates a namespace, a ServiceAccount bound to cluster-admin and the pod
-(conformance_pod.py), follows the suite's log with a progress line every ~30 s, copies junit_01.xml
-and e2e.log out when it ends, writes artifacts/junit_conformance_<cluster>.xml, and deletes
-everything it created (the ClusterRoleBinding too) in a finally: after success, failure, timeout
-and abort. A tester that cannot set up or finish says so in `error` (an infra case, never a pass).
+--image-registry mirror), creates a namespace, a ServiceAccount bound to cluster-admin, a ConfigMap
+(e2e.test's kubeconfig and, with a mirror, its repository list) and the pod (conformance_pod.py),
+follows the suite's log with a progress line every ~30 s, copies junit_01.xml and e2e.log out when
+it ends, writes artifacts/junit_conformance_<cluster>.xml, and deletes everything it created (the
+ClusterRoleBinding too) in a finally: after success, failure, timeout and abort.
+A tester that cannot set up or finish says so in `error` (an infra case, never a pass).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ class ConformanceSettings:
     """The --conformance-* options. `timeout` bounds the suite's run; the run's deadline bounds it too."""
 
     focus: str = DEFAULT_FOCUS
+    preset: str = ""  # --conformance-preset: then focus is that preset's regex
     skip: str = ""
     parallel: int = 1
     image: str | None = None  # default: registry.k8s.io/conformance:<server version>
@@ -60,12 +62,20 @@ class ConformanceSettings:
             raise ConformanceError(f"--conformance-parallel {self.parallel} is not a process count: pass 1 or more")
         if self.timeout <= 0:
             raise ConformanceError(f"--conformance-timeout {self.timeout} is not a duration: pass seconds above 0")
+        if self.preset and self.focus != shapes.preset_focus(self.preset):
+            raise ConformanceError(f"--conformance-preset {self.preset} and --conformance-focus both select "
+                                   "specs: pass one of them")
         for option, pattern in (("--conformance-focus", self.focus), ("--conformance-skip", self.skip)):
             try:
                 re.compile(pattern)
             except re.error as err:
                 raise ConformanceError(f"{option} {pattern!r} is not a regular expression ({err}): "
                                        r"escape brackets as in \[Conformance\]") from None
+
+    def describe(self) -> str:
+        """The selection as typed on a command line (never repr: that doubles every backslash)."""
+        preset = f"preset {self.preset}, " if self.preset else ""
+        return f"{preset}focus {self.focus}" + (f", skip {self.skip}" if self.skip else "")
 
 
 @dataclass
@@ -186,9 +196,12 @@ class _Tester:
             raise ConformanceError("no time left before the run's deadline: raise --deadline")
         plan = PodPlan(image, mirrored(self.settings.results_image, self.settings.image_registry),
                        self.settings.focus, self.settings.skip, self.settings.parallel, self.settings.dry_run,
-                       self.settings.pull_policy, math.ceil(run_seconds), self.settings.run_id)
-        self.log(f"{image} in namespace {self.names.namespace}, focus {plan.focus!r}"
-                 + (f", skip {plan.skip!r}" if plan.skip else "") + (", dry run" if plan.dry_run else ""))
+                       self.settings.pull_policy, math.ceil(run_seconds), self.settings.run_id,
+                       api_url=in_cluster_url(api), repo_list=shapes.repo_list(self.settings.image_registry))
+        dry_run = ""
+        if plan.dry_run:
+            dry_run = ", dry run" + (" in one process (ginkgo dry-runs only serially)" if plan.parallel > 1 else "")
+        self.log(f"{image} in namespace {self.names.namespace}, {self.settings.describe()}{dry_run}")
         self._create(api, plan)
         follower = Follower(api, self.names.namespace, self.settings, self.stop, self.log)
         outcome = follower.follow(waits.Deadline(run_seconds))
@@ -209,6 +222,9 @@ class _Tester:
                 field_validation="Strict", _request_timeout=30)),
             ("ClusterRoleBinding", names.binding, lambda: rbac.create_cluster_role_binding(
                 shapes.cluster_role_binding(names, run_id), field_validation="Strict", _request_timeout=30)),
+            ("ConfigMap", shapes.CONFIG, lambda: core.create_namespaced_config_map(
+                names.namespace, _in(names.namespace, shapes.config_map(plan, run_id)),
+                field_validation="Strict", _request_timeout=30)),
             ("Pod", shapes.POD, lambda: core.create_namespaced_pod(
                 names.namespace, _in(names.namespace, shapes.pod(plan)), field_validation="Strict",
                 _request_timeout=30)),
@@ -243,7 +259,12 @@ class _Tester:
         if junit is None:
             raise ConformanceError(f"e2e.test ended ({follower.ending}) without junit_01.xml: see "
                                    f"conformance/{self.cluster.name}/e2e.log")
-        cases = report.upstream_cases(junit)
+        upstream = report.upstream_report(junit)
+        cases = upstream.specs
+        if upstream.suite_failures:  # no spec's fault: the suite itself could not set up or report; the
+            # specs' rows are still written below
+            self.result.error = (f"ginkgo's {upstream.suite_failures[0].splitlines()[0]}: "
+                                 f"see conformance/{self.cluster.name}/e2e.log")
         if self.settings.dry_run:
             self.result.listed = report.dry_run_listing(cases)
             (self.out / "tests.txt").write_text("".join(f"{n}\n" for n in self.result.listed), encoding="utf-8")
@@ -265,6 +286,7 @@ class _Tester:
             "Pod": lambda name: core.delete_namespaced_pod(name, ns, grace_period_seconds=0, _request_timeout=30),
             "ClusterRoleBinding": lambda name: rbac.delete_cluster_role_binding(name, _request_timeout=30),
             "ServiceAccount": lambda name: core.delete_namespaced_service_account(name, ns, _request_timeout=30),
+            "ConfigMap": lambda name: core.delete_namespaced_config_map(name, ns, _request_timeout=30),
         }
         left: list[str] = []
         for kind, name in reversed(self.created):
@@ -287,6 +309,24 @@ class _Tester:
             note = f"left behind: {', '.join(left)}"
             self.log(note)
             self.result.error = "; ".join(filter(None, [self.result.error, note]))
+
+
+def in_cluster_url(api: client.ApiClient) -> str:
+    """The API server's URL as pods reach it: the `kubernetes` Service in `default` (what the kubelet puts
+    into KUBERNETES_SERVICE_HOST/PORT and rest.InClusterConfig uses)."""
+    try:
+        service = client.CoreV1Api(api).read_namespaced_service("kubernetes", "default", _request_timeout=30)
+    except ApiException as err:
+        fix = "the kubeconfig's user needs cluster-admin" if err.status in (401, 403) else \
+            "the cluster's API server keeps that Service: check its control plane"
+        raise ConformanceError(f"cannot read Service default/kubernetes (HTTP {err.status} {err.reason}), the API "
+                               f"server's in-cluster URL e2e.test needs: {fix}") from None
+    ports = service.spec.ports or []
+    port = next((p.port for p in ports if p.name == "https"), ports[0].port if ports else 443)
+    if not service.spec.cluster_ip or service.spec.cluster_ip == "None":
+        raise ConformanceError("the Service default/kubernetes has no ClusterIP: e2e.test cannot reach the API "
+                               "server from a pod; fix the cluster's control plane")
+    return shapes.service_url(service.spec.cluster_ip, port)
 
 
 def _in(namespace: str, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -164,6 +164,8 @@ class Follower:
                 buffer += chunk
                 *lines, buffer = buffer.split(b"\n")
                 self._add(x.decode("utf-8", "replace") for x in lines)
+                with self._lock:
+                    self.progress.partial(buffer.decode("utf-8", "replace"))
             if buffer:
                 self._add([buffer.decode("utf-8", "replace")])
         except Exception as err:  # ends the stream, never the tester: the results carry e2e.log anyway

@@ -32,9 +32,15 @@ class Progress:
     failed: int = 0
     failures: list[str] = field(default_factory=list)
     summary: str = ""
+    pending: int = 0  # bullets on the line ginkgo is still writing (it ends a line only now and then)
     _expect_name: bool = False
 
+    def partial(self, text: str) -> None:
+        """The unfinished last line: without -v ginkgo prints a row of bullets with no newline for long."""
+        self.pending = text.count(_BULLET)
+
     def feed(self, line: str) -> None:
+        self.pending = 0
         if self._expect_name and line.strip() and not line.startswith("-"):
             self.failures.append(line.strip())
             self._expect_name = False
@@ -51,7 +57,7 @@ class Progress:
         minutes = f"{int(elapsed // 60)}m{int(elapsed % 60):02d}s"
         if self.total is None:
             return f"e2e.test starting ({minutes})"
-        text = f"ran {self.done} of {self.total} specs, {self.failed} failed ({minutes})"
+        text = f"ran {self.done + self.pending} of {self.total} specs, {self.failed} failed ({minutes})"
         return f"{text}; last failure: {self.failures[-1]}" if self.failures else text
 
 
@@ -89,33 +95,61 @@ def _text(element: ET.Element | None) -> str:
     return "".join(element.itertext()).strip() if element is not None else ""
 
 
-def upstream_cases(junit: bytes) -> list[CaseResult]:
-    """The cases of ginkgo's JUnit, minus the specs the focus/skip filter left out.
+@dataclass
+class UpstreamReport:
+    """ginkgo's JUnit split into specs (by their upstream names) and suite nodes."""
 
-    Those carry a bare `<skipped message="skipped"/>` (thousands of them; TestGrid drops such cells
-    anyway). A skip with a reason (e.g. "Only supported for providers [gce]") is kept.
+    specs: list[CaseResult]
+    suite_failures: list[str]  # "[SynchronizedBeforeSuite]: <message>" for each suite node that failed
+
+
+# ginkgo v2 names a JUnit case "[<node type>] <spec text>": specs are [It]; the rest are the suite's own
+# setup and reporting nodes ([ReportBeforeSuite], [SynchronizedBeforeSuite], [SynchronizedAfterSuite],
+# [ReportAfterSuite] Kubernetes e2e suite report, [BeforeSuite], [DeferCleanup (Suite)], ...), not tests.
+_NODE_TYPE = re.compile(r"^\[([A-Za-z]+(?: \([A-Za-z]+\))?)\](?: |$)")
+SPEC_NODE = "It"
+
+
+def upstream_report(junit: bytes) -> UpstreamReport:
+    """The specs of ginkgo's JUnit under their upstream names, minus those the focus/skip filter left out.
+
+    Filtered specs carry a bare `<skipped message="skipped"/>` (thousands of them; TestGrid drops such
+    cells anyway). A skip with a reason (e.g. "Only supported for providers [gce]") is kept.
     """
     root = ET.fromstring(junit)
-    cases = []
+    specs: list[CaseResult] = []
+    suite_failures: list[str] = []
     for element in root.iter("testcase"):
+        raw = element.get("name", "")
+        node = _NODE_TYPE.match(raw)
+        name = raw[node.end():] if node else raw
         outcome, message, details = "passed", "", ""
-        for tag, name in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
+        for tag, verdict in (("failure", "failed"), ("error", "error"), ("skipped", "skipped")):
             child = element.find(tag)
             if child is not None:
-                outcome, message, details = name, (child.get("message") or "").strip(), _text(child)
+                outcome, message, details = verdict, (child.get("message") or "").strip(), _text(child)
                 break
+        if not message and details:
+            message = details.splitlines()[0]  # ginkgo leaves the attribute empty (OmitFailureMessageAttr)
+        if node and node.group(1) != SPEC_NODE:
+            if outcome in ("failed", "error"):
+                suite_failures.append(f"{raw}: {message}" if message else raw)
+            continue
         if outcome == "skipped" and message.lower() in ("", "skipped") and not details:
             continue
         output = "\n".join(filter(None, (_text(element.find("system-out")), _text(element.find("system-err")))))
-        if not message and details:
-            message = details.splitlines()[0]  # ginkgo often leaves the attribute empty
-        cases.append(CaseResult(
-            name=element.get("name", ""), classname=element.get("classname", ""),
+        specs.append(CaseResult(
+            name=name, classname=element.get("classname", ""),
             seconds=float(element.get("time") or 0), outcome=outcome,
             message=message[:500],
             details=details, stdout=output[-MAX_CASE_OUTPUT:],
         ))
-    return cases
+    return UpstreamReport(specs, suite_failures)
+
+
+def upstream_cases(junit: bytes) -> list[CaseResult]:
+    """The specs only (see upstream_report)."""
+    return upstream_report(junit).specs
 
 
 def per_cluster(cases: list[CaseResult], cluster: str, properties: dict[str, str]) -> list[CaseResult]:

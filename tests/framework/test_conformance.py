@@ -29,7 +29,7 @@ from e2e.framework.conformance import (
 )
 from providers.base import Cluster
 from tests.framework.conftest import Clusters
-from tests.standins.conformance_kubelet import Behaviour, FakeConformanceKubelet, Spec, Suite
+from tests.standins.conformance_kubelet import Behaviour, FakeConformanceKubelet, Spec, Suite, add_api_service
 from upload import lint
 
 SPECS = [
@@ -42,7 +42,11 @@ SPECS = [
 ]
 FAILING = Spec("[sig-apps] Deployment should run the lifecycle of a Deployment [Conformance]", outcome="failed",
                message="timed out waiting for the condition")
-LEFTOVER_KINDS = ("pods", "serviceaccounts", "clusterrolebindings", "namespaces")
+LEFTOVER_KINDS = ("pods", "serviceaccounts", "clusterrolebindings", "configmaps", "namespaces")
+# test/conformance/image/go-runner (v1.28) reads these and no other variable; KUBE_TEST_REPO_LIST is e2e.test's
+GO_RUNNER_READS = {"E2E_FOCUS", "E2E_SKIP", "E2E_PROVIDER", "E2E_PARALLEL", "E2E_DRYRUN", "E2E_EXTRA_GINKGO_ARGS",
+                   "E2E_EXTRA_ARGS", "E2E_EXTRA_ARGS_SEP", "RESULTS_DIR", "KUBECONFIG", "GINKGO_BIN", "TEST_BIN",
+                   "KUBE_TEST_REPO_LIST"}
 
 
 @pytest.fixture
@@ -116,9 +120,9 @@ def test_a_passing_run_merges_its_junit_copies_the_results_and_leaves_nothing(
     props = {p.get("name"): p.get("value") for p in merged[f"{SPECS[0].name} [east]"].iter("property")}
     assert props["cluster"] == "east" and props["provider"] == "existing"
     out = tmp_path / "artifacts" / "conformance" / "east"
-    assert "Will run 4 of 7407 specs" in (out / "e2e.log").read_text()
+    assert "Will run 4 of 7389 specs" in (out / "e2e.log").read_text()
     assert sorted(p.name for p in out.iterdir()) == ["e2e.log"]  # the report lives on only merged
-    assert any("of 4 specs, 0 failed" in line for line in lines), lines  # progress from the suite's log
+    assert any(re.search(r"ran [123] of 4 specs, 0 failed", line) for line in lines), lines  # while it runs
     assert lines[-1].startswith("conformance east: ok, 3 passed, 0 failed, 1 skipped")
     (pod,) = seen.seen_pods
     assert pod["metadata"]["labels"]["fedtest.io/run-id"] == "run-17"
@@ -149,10 +153,13 @@ def test_the_pod_runs_ginkgo_as_a_cluster_admin_service_account(standins: Cluste
     runner, carrier = spec["containers"]
     env = {e["name"]: e["value"] for e in runner["env"]}
     assert env["E2E_FOCUS"] == "Simple pod should" and env["E2E_SKIP"] == r"\[Serial\]"
-    assert env["E2E_EXTRA_GINKGO_ARGS"] == "--procs=4" and "E2E_DRYRUN" not in env
+    assert env["E2E_EXTRA_GINKGO_ARGS"] == "--procs=4 -v" and "E2E_DRYRUN" not in env
     assert env["RESULTS_DIR"] == "/tmp/results"
-    assert [m["mountPath"] for m in runner["volumeMounts"] + carrier["volumeMounts"]] == ["/tmp/results"] * 2
-    assert spec["volumes"] == [{"name": "results", "emptyDir": {}}]
+    assert set(env) <= GO_RUNNER_READS  # nothing go-runner ignores (E2E_VERBOSITY, E2E_USE_GO_RUNNER)
+    assert [m["mountPath"] for m in runner["volumeMounts"]] == ["/tmp/results", "/etc/fedtest-conformance"]
+    assert [m["mountPath"] for m in carrier["volumeMounts"]] == ["/tmp/results"]
+    assert spec["volumes"] == [{"name": "results", "emptyDir": {}},
+                               {"name": "config", "configMap": {"name": "fedtest-conformance"}}]
     assert runner["securityContext"]["allowPrivilegeEscalation"] is False
     assert carrier["image"] == "docker.io/library/busybox:1.36.1"
     assert result.aborted and result.error.startswith("aborted at ran 2 of 2 specs")
@@ -165,7 +172,7 @@ def test_failing_tests_are_test_failures_not_a_tester_error(standins: Clusters, 
     assert (result.error, result.ok, result.passed, result.failed) == ("", False, 3, 1)
     assert result.error == ""  # the tester worked: its infra case passes
     failure = cases(result.junit)[f"{FAILING.name} [east]"].find("failure")
-    assert failure is not None and failure.get("message") == "timed out waiting for the condition"
+    assert failure is not None and failure.get("message") == "[FAILED] timed out waiting for the condition"
     assert "conformance east: FAILED, 3 passed, 1 failed" in result.line()
     assert leftovers(standins) == {}
 
@@ -205,7 +212,7 @@ def test_a_timeout_ends_the_run_keeps_the_log_and_cleans_up(standins: Clusters, 
         result = run(tmp_path, ConformanceSettings(timeout=3))
     assert result.error.startswith("timed out after 3s at ran 3 of 4 specs"), result.error
     assert not result.ok and not result.aborted and result.junit is None
-    assert "Will run 4 of 7407 specs" in (tmp_path / "artifacts" / "conformance" / "east" / "e2e.log").read_text()
+    assert "Will run 4 of 7389 specs" in (tmp_path / "artifacts" / "conformance" / "east" / "e2e.log").read_text()
     assert leftovers(standins) == {}
 
 
@@ -248,6 +255,7 @@ def test_a_pod_that_is_never_scheduled_is_an_infra_failure(standins: Clusters, t
 
 def test_missing_rbac_rights_fail_with_the_fix_and_clean_up(standins: Clusters, tmp_path: Path) -> None:
     emulator = standins.emulator("east")
+    add_api_service(standins.clients["east"])
     standins.kube.call(lambda: emulator["post /apis/rbac.authorization.k8s.io/v1/clusterrolebindings"] << 403)
     result = run(tmp_path)
     assert result.error.startswith("cannot create ClusterRoleBinding fedtest-conformance-"), result.error
@@ -260,7 +268,7 @@ def test_a_suite_without_junit_is_a_tester_error_with_its_log(standins: Clusters
         result = run(tmp_path)
     assert result.error == ("e2e.test ended (exit 0 Completed) without junit_01.xml: "
                             "see conformance/east/e2e.log")
-    assert "Ran 4 of 7407 Specs" in (tmp_path / "artifacts" / "conformance" / "east" / "e2e.log").read_text()
+    assert "Ran 4 of 7389 Specs" in (tmp_path / "artifacts" / "conformance" / "east" / "e2e.log").read_text()
     assert leftovers(standins) == {}
 
 
@@ -291,12 +299,16 @@ def test_a_version_without_a_patch_level_asks_for_an_image() -> None:
 
 def test_progress_counts_ginkgo_bullets_and_names_failures() -> None:
     progress = report.Progress()
-    for line in ["Will run 5 of 7407 specs", "SSSSSSSS••SSS", "------------------------------",
+    for line in ["Will run 5 of 7389 specs", "SSSSSSSS••SSS", "------------------------------",
                  "• [FAILED] [3.210 seconds]", "[sig-apps] Deployment should work [Conformance]",
                  "  [FAILED] boom", "• [PANICKED] [0.1 seconds]", "[sig-x] panics"]:
         progress.feed(line)
     assert (progress.total, progress.done, progress.failed) == (5, 4, 2)
     assert progress.line(75) == "ran 4 of 5 specs, 2 failed (1m15s); last failure: [sig-x] panics"
+    progress.partial("S•")  # a row ginkgo has not ended yet counts too
+    assert progress.line(75).startswith("ran 5 of 5 specs")
+    progress.feed("S•S")
+    assert (progress.done, progress.pending) == (5, 0)
 
 
 def test_a_cut_or_missing_archive_is_no_archive() -> None:
