@@ -42,10 +42,11 @@ def junit_counts(files: list[Path]) -> JunitCounts:
             counts.tests += 1
             name = case.get("name", "")
             failure, error = case.find("failure"), case.find("error")
+            bad = failure if failure is not None else error
+            if bad is not None and name == LEAK_CASE:
+                counts.leak = bad.get("message", "") or "leaked namespaces"
             if failure is not None:
                 counts.failed.append(name)
-                if name == LEAK_CASE:
-                    counts.leak = failure.get("message", "") or "leaked namespaces"
             elif error is not None:
                 counts.errors.append(name)
             elif case.find("skipped") is not None:
@@ -84,11 +85,10 @@ def verdict(job_dir: Path, previous: str = "") -> int:
         reasons.append("no JUnit in its artifacts")
     if counts.leak:
         reasons.append(f"leaked namespaces: {counts.leak}")
-    tests_failed = [n for n in counts.failed if n != LEAK_CASE]
-    if tests_failed:
-        reasons.append(f"failed: {', '.join(tests_failed[:5])}{' ...' if len(tests_failed) > 5 else ''}")
-    if counts.errors:
-        reasons.append(f"errors: {', '.join(counts.errors[:5])}{' ...' if len(counts.errors) > 5 else ''}")
+    for kind, names in (("failed", counts.failed), ("errors", counts.errors)):
+        others = [n for n in names if n != LEAK_CASE]
+        if others:
+            reasons.append(f"{kind}: {', '.join(others[:5])}{' ...' if len(others) > 5 else ''}")
     summary = (f"build {build} {result}: {counts.tests} cases, {len(counts.failed)} failed, {len(counts.errors)} "
                f"errors, {counts.skipped} skipped; run {meta.get('run-id', '?')}")
     print(f"build verdict: {summary}" + (f"; FAILED: {'; '.join(reasons)}" if reasons else "; passed"))

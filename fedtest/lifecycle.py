@@ -163,6 +163,7 @@ class Run:
         if self.abort.aborted:
             return
         wrap_step(PREFLIGHT, self._preflight, progress=self.progress, results=self.steps)
+        self._note_setup_error()  # before xdist starts its workers: they learn the reason with the plan
         self._lap("preflight")
 
     def _preflight(self) -> None:
@@ -190,6 +191,12 @@ class Run:
     def setup_failed(self) -> bool:
         return any(not r.ok for r in self.steps if r.phase == "Setup")
 
+    def _note_setup_error(self) -> None:
+        """The first failed Setup step becomes what every skipped test says."""
+        failed = [r for r in self.steps if r.phase == "Setup" and not r.ok]
+        if failed:
+            self.view.setup_error = f"setup failed: {failed[0].name}: {failed[0].error}"
+
     # --- 2. bring-up, the tests, teardown -----------------------------------------------------
     @contextmanager
     def clusters(self) -> Iterator[None]:
@@ -202,9 +209,7 @@ class Run:
                 cluster_steps.bring_up(self.provider, self.specs, self.view._ledger, self.progress, self.steps,
                                        stop=self.abort, left_behind=self.left_behind)
                 self._lap("bringup")
-            if self.setup_failed:
-                failed = [r for r in self.steps if r.phase == "Setup" and not r.ok]
-                self.view.setup_error = f"setup failed: {failed[0].name}: {failed[0].error}"
+            self._note_setup_error()
             self.book.write()
             yield
             self._lap("tests")

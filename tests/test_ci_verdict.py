@@ -49,7 +49,7 @@ def test_a_successful_build_passes_and_ends_with_tests_seconds(tmp_path: Path) -
      "failed: test_b.py::test_z[c2]"),
     ("FAILURE", CaseResult("test_b.py::test_z[c2]", "e2e.test_b", outcome="error", message="setup: boom"),
      "errors: test_b.py::test_z[c2]"),
-    ("FAILURE", CaseResult("Teardown: leaked namespaces", "fedtest.infra", outcome="failed",
+    ("FAILURE", CaseResult("Teardown: leaked namespaces", "fedtest.infra", outcome="error",
                            message="2 namespaces of run r still present: c1/a, c2/b"),
      "leaked namespaces: 2 namespaces of run r still present: c1/a, c2/b"),
 ])

@@ -1,0 +1,52 @@
+"""A newcomer's first run: a pre-flight that fails says why in every skip, and the JUnit counts what pytest counts."""
+
+from __future__ import annotations
+
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+SUITE = '''
+def test_on_each_cluster(cluster):
+    pass
+
+def test_on_the_set(cluster_set):
+    pass
+
+def test_federated(federated_namespace):
+    pass
+'''
+
+
+def _closing_counts(stdout: str) -> dict[str, int]:
+    line = [ln for ln in stdout.splitlines() if re.search(r"\bin [0-9.]+s\b", ln)][-1]
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|errors?)", line)}
+    counts["error"] = counts.pop("errors", 0) + counts.pop("error", 0)
+    return counts
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["one process", "xdist"])
+def test_a_failed_preflight_is_every_skips_reason_and_the_junit_counts_match(
+        pytester: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: list[str]) -> None:
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no kind, no docker
+    pytester.makepyfile(test_first=SUITE)
+    artifacts = tmp_path / "artifacts"
+    result = pytester.runpytest_subprocess(".", "--provider", "kind", "--artifacts", str(artifacts), "-rs",
+                                           "-p", "no:randomly", *workers)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    out = result.stdout.str()
+    skips = [ln for ln in out.splitlines() if ln.startswith("SKIPPED")]
+    assert len(skips) == 3, out
+    for line in skips:
+        assert "setup failed: Setup: pre-flight: the kind CLI is not on PATH" in line, line
+        assert "run with --provider" not in line
+    suite = ET.parse(artifacts / "junit_01.xml").getroot().find("testsuite")
+    counts = _closing_counts(out)
+    assert counts == {"skipped": 3, "error": 1}
+    assert int(suite.get("errors")) == counts["error"]
+    assert int(suite.get("failures")) == counts.get("failed", 0)
+    assert int(suite.get("skipped")) == counts["skipped"]
