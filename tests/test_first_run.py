@@ -8,6 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.standins.fake_kind import FakeKind
+from tests.standins.kind_world import on_path
+from tests.standins.kube import KubeStandIn
+
 SUITE = '''
 def test_on_each_cluster(cluster):
     pass
@@ -50,3 +54,20 @@ def test_a_failed_preflight_is_every_skips_reason_and_the_junit_counts_match(
     assert int(suite.get("errors")) == counts["error"]
     assert int(suite.get("failures")) == counts.get("failed", 0)
     assert int(suite.get("skipped")) == counts["skipped"]
+
+
+def test_an_unpinned_node_image_is_said_on_the_console_and_in_the_build_log(
+        pytester: pytest.Pytester, tmp_path: Path) -> None:
+    fake = FakeKind(tmp_path / "fake").install()
+    fake.configure(local_images={"kindest/node:v1.28.7-offline": []})  # built locally: no registry digest
+    with on_path(fake), KubeStandIn.run(["any"]) as kube:
+        fake.serve({"*": kube.clusters["any"].url})
+        pytester.makepyfile(test_one="def test_one(cluster):\n    pass\n")
+        artifacts = tmp_path / "artifacts"
+        result = pytester.runpytest_subprocess(".", "--provider", "kind", "--artifacts", str(artifacts),
+                                               "--provider-opt", "node_image=kindest/node:v1.28.7-offline",
+                                               "--provider-opt", "ingress=false", "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    said = "kind node image kindest/node:v1.28.7-offline is built locally, not pinned by a registry digest"
+    assert [ln for ln in result.stdout.lines if said in ln and ln.startswith("fedtest: warning: ")]
+    assert said in (artifacts / "build-log.txt").read_text()
