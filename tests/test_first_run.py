@@ -71,3 +71,29 @@ def test_an_unpinned_node_image_is_said_on_the_console_and_in_the_build_log(
     said = "kind node image kindest/node:v1.28.7-offline is built locally, not pinned by a registry digest"
     assert [ln for ln in result.stdout.lines if said in ln and ln.startswith("fedtest: warning: ")]
     assert said in (artifacts / "build-log.txt").read_text()
+
+
+def test_a_second_run_publishes_only_its_own_files_and_deletes_none(pytester: pytest.Pytester, tmp_path: Path,
+                                                                   kube_ab: tuple[KubeStandIn, Path]) -> None:
+    """The artifacts folder outlives a run: what an earlier run (or a person) left there stays, unpublished."""
+    _kube, kubeconfig = kube_ab
+    pytester.makepyfile(test_one="def test_one(cluster):\n    pass\n")
+    artifacts = tmp_path / "artifacts"
+    earlier = {"clusters/c-old-1/kubelet.log": "an earlier run's node\n",
+               "test_one.py__test_one[a]/a/pods.yaml": "an earlier run's diagnostics\n",
+               "notes.txt": "a person's file\n", "junit_01.xml": "<testsuites/>\n"}
+    for name, text in earlier.items():
+        (artifacts / name).parent.mkdir(parents=True, exist_ok=True)
+        (artifacts / name).write_text(text)
+    result = pytester.runpytest_subprocess(".", "--provider", "existing", "--kubeconfig", str(kubeconfig),
+                                           "--contexts", "a", "--artifacts", str(artifacts), "--build-id", "3",
+                                           "-p", "no:randomly")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    published = artifacts / "logs" / "e2e-existing" / "3" / "artifacts"
+    names = sorted(str(p.relative_to(published)) for p in published.rglob("*") if p.is_file())
+    assert "junit_01.xml" in names and "ledger.json" in names  # rewritten by this run: its own
+    assert "test_one" in (published / "junit_01.xml").read_text()
+    for name in ("clusters/c-old-1/kubelet.log", "test_one.py__test_one[a]/a/pods.yaml", "notes.txt"):
+        assert name not in names
+        assert (artifacts / name).read_text() == earlier[name]  # left where it was
+    result.stdout.fnmatch_lines(["*3 files an earlier run left in * are not published with this build*"])
