@@ -387,3 +387,29 @@ def test_bad_kind_settings_are_one_line(tmp_path: Path, extra: dict[str, str], m
     with pytest.raises(ConfigError) as err:
         KindProvider(options(tmp_path, extra=extra))
     assert one_line(err.value).startswith(message)
+
+
+# --- fedtest list: whether kind can run on this machine ------------------------------------------
+
+
+def _listed_kind(capsys: pytest.CaptureFixture[str]) -> str:
+    from fedtest import cli
+
+    assert cli.main(["list"]) == 0
+    return next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("kind "))
+
+
+def test_list_says_kind_cannot_run_without_kind_on_path(fake: FakeKind, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.install(kind=False)
+    line = _listed_kind(capsys)
+    assert "cannot run here: the kind CLI is not on PATH" in line and " ok" not in line
+
+
+def test_list_says_kind_cannot_run_when_the_engine_does_not_answer(fake: FakeKind,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    fake.configure(docker_down=True)
+    assert "cannot run here: container engine docker is not answering" in _listed_kind(capsys)
+
+
+def test_list_says_kind_is_ok_with_the_versions_it_found(fake: FakeKind, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _listed_kind(capsys).split() == ["kind", "ok", "(kind", "v0.33.0,", "docker", "27.3.1)"]
