@@ -78,3 +78,40 @@ def test_no_build_at_all_is_one_line(tmp_path: Path) -> None:
     done = verdict(tmp_path / "logs" / JOB)
     assert done.returncode == 2
     assert done.stdout.count("\n") == 1 and "latest-build.txt is missing" in done.stdout
+
+
+# --- .ci/bed-stage: a machine without a bed, or a bed switched off, is one line and no failure -------------
+
+
+def _stage(repo: Path, stage: str, **env: str) -> subprocess.CompletedProcess[str]:
+    import os
+
+    summary = repo / "summary.txt"
+    return subprocess.run([str(repo / ".ci" / "bed-stage"), stage], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=repo, stdin=subprocess.DEVNULL,
+                          env={**os.environ, "FEDTEST_CI_SUMMARY": str(summary), **env})
+
+
+@pytest.mark.parametrize(("stage", "bed"), [("existing", "bed (../shared/bed)"),
+                                            ("kind", "kind bed (../shared/kind-bed)")])
+def test_without_a_bed_beside_the_checkout_the_stage_says_so_in_one_line(tmp_path: Path, stage: str,
+                                                                         bed: str) -> None:
+    repo = tmp_path / "clone"
+    (repo / ".ci").mkdir(parents=True)
+    (repo / ".ci" / "bed-stage").write_bytes(SCRIPT.with_name("bed-stage").read_bytes())
+    (repo / ".ci" / "bed-stage").chmod(0o755)
+    done = _stage(repo, stage)
+    assert done.returncode == 0, done.stderr
+    env = {"existing": "e2e-existing", "kind": "e2e-kind"}[stage]
+    assert done.stdout == f"ci: {env}: skipped: no {bed} beside this checkout (a user's machine): " \
+                          "the harness's tests ran alone\n"
+    assert (repo / "summary.txt").read_text() == done.stdout
+
+
+@pytest.mark.parametrize(("stage", "switch"), [("existing", "FEDTEST_BED"), ("kind", "FEDTEST_KIND_BED")])
+def test_a_bed_switched_off_is_skipped_and_a_wrong_switch_is_refused(stage: str, switch: str) -> None:
+    repo = SCRIPT.parents[1]
+    done = _stage(repo, stage, **{switch: "skip", "FEDTEST_CI_SUMMARY": "/dev/null"})
+    assert done.returncode == 0 and done.stdout.endswith(f"skipped: {switch}=skip\n")
+    done = _stage(repo, stage, **{switch: "sometimes", "FEDTEST_CI_SUMMARY": "/dev/null"})
+    assert done.returncode == 2 and done.stderr == f"ci: error: {switch}=sometimes: use up, reuse or skip\n"
