@@ -216,11 +216,11 @@ def test_ingress_install_returns_once_the_admission_webhook_answers(tmp_path: Pa
 def test_a_webhook_that_never_answers_is_a_deadline_with_its_last_error(tmp_path: Path) -> None:
     name = cluster_names(1)[0]
     with kind_world(tmp_path, [name], webhook_after=None) as world:
-        provider = world.provider(tmp_path, deadline=1.5)
+        provider = world.provider(tmp_path, deadline=3.0)
         with pytest.raises(DeadlineExceeded) as err:
             provider.up(provider.plan(1)[0])
         text = one_line(err.value)
-        assert "admission webhook of ingress-nginx not answering within 1.5s" in text
+        assert "admission webhook of ingress-nginx not answering within 3s" in text
         assert "connection refused" in text
 
 

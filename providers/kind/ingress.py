@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ from kubernetes.client.rest import ApiException
 from providers.base import ClusterUnreachable, DeadlineExceeded, ProviderError
 from providers.options import mirrored
 
+LOG = logging.getLogger(__name__)  # what the bring-up waits for: the run's heartbeat says it
 MANIFEST = Path(__file__).with_name("ingress-nginx.yaml")
 NAMESPACE = "ingress-nginx"
 CONTROLLER = "ingress-nginx-controller"
@@ -186,7 +188,9 @@ def _status_message(err: ApiException) -> str:
 
 def install(api: client.ApiClient, deadline_seconds: float, image_registry: str | None = None) -> None:
     """Apply the manifest, then wait (one deadline) for the controller and for its admission webhook."""
-    until = time.monotonic() + deadline_seconds
     apply(api, image_registry)
+    until = time.monotonic() + deadline_seconds  # the waits share one deadline
+    LOG.info("waiting for ingress-nginx's controller Deployment to be available")
     wait_available(api, deadline_seconds, until=until)
+    LOG.info("waiting for ingress-nginx's admission webhook to answer (a dry-run Ingress)")
     wait_admission(api, deadline_seconds, until=until)
