@@ -127,8 +127,9 @@ class CaseBook:
                 if len(cases) > 1 and cases[-1].outcome == "passed" and any(c.outcome in FAILED for c in cases)]
 
     def infra_cases(self) -> list[CaseResult]:
+        """A failed infra step is an error, as pytest's closing line counts it (plugin.pytest_terminal_summary)."""
         return [
-            CaseResult(r.name, "fedtest.infra", r.seconds, "passed" if r.ok else "failed",
+            CaseResult(r.name, "fedtest.infra", r.seconds, "passed" if r.ok else "error",
                        message=r.error.splitlines()[0][:500] if r.error else "", details=r.error,
                        properties={"provider": self.provider, **r.properties} if self.provider else r.properties)
             for r in list(self.steps)

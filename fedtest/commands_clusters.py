@@ -20,8 +20,9 @@ ARTIFACTS_HELP = "the run's artifacts folder, which holds ledger.json (default: 
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("list", help="registered providers, whether they load in this interpreter, and each "
-                                    "one's settings (--provider-opt KEY=VALUE)")
+    p = sub.add_parser("list", help="registered providers, whether they load in this interpreter and can run on "
+                                    "this machine (kind: kind and a container engine), and each one's settings "
+                                    "(--provider-opt KEY=VALUE)")
     p.set_defaults(run=_list)
 
     up = sub.add_parser("up", help="bring a cluster set up and write the ledger (what pytest --provider does)")
@@ -64,7 +65,9 @@ def _list(args: argparse.Namespace) -> int:
             broken += 1
             print(f"  {name:<12} broken: {err}")
             continue
-        print(f"  {name:<12} ok")
+        ok, said = registry.runs_here(registry.load(name))
+        print(f"  {name:<12} {'ok' if ok else 'cannot run here:'}{f' ({said})' if ok and said else ''}"
+              f"{'' if ok else ' ' + said}")
         for row in rows:  # from the provider's own declarations: --provider-opt KEY=VALUE
             default = f", default {row.default}" if row.default else ""
             print(f"      {row.key} ({row.type_name}{default}): {row.help}")

@@ -10,7 +10,8 @@
                           unless the run was aborted) and, in a finally: leaked namespaces, cluster
                           logs on failure, teardown (unless --keep-clusters), the provider's leak check
     run.close(...)      JUnit, then publish: artifacts and build-log.txt, finished.json, then
-                        latest-build.txt. Every path that can still write ends here.
+                        latest-build.txt. Every path that can still write ends here. Files that were
+                        in the artifacts folder before open() and are unchanged are not published.
 
 Each phase is one `wrap_step` (timed, one JUnit case, one-line error, never raised). The pytest
 plugin maps the three calls onto hooks: pytest_configure -> open, pytest_runtestloop (a wrapper) ->
@@ -41,6 +42,7 @@ from fedtest.abort import AbortController
 from fedtest.cases import JUNIT_NAME, CaseBook
 from fedtest.console import ConsoleLog
 from fedtest.errors import FedtestError, one_line
+from fedtest.leftovers import Leftovers
 from fedtest.progress import Progress
 from fedtest.settings import Settings
 from fedtest.steps import StepResult, wrap_step
@@ -139,6 +141,7 @@ class Run:
         self.timings: dict[str, float] = {}
         self.conformance: list[ConformanceResult] = []
         self.left_behind: list[threading.Thread] = []  # bring-up threads an abort stopped waiting for
+        self.leftovers = Leftovers(settings.artifacts)  # what the artifacts folder held before this run
         self._mark = time.monotonic()
         self._brought_up = False
 
@@ -153,6 +156,8 @@ class Run:
         self.abort.install()
         try:
             target = parse_results(s.results or str(s.artifacts), s.job or _default_job(s.provider))
+            results_root = Path(target.location) / target.job_prefix.split("/", 1)[0]
+            self.leftovers = Leftovers.note(s.artifacts, skip=(results_root,) if target.scheme == "local" else ())
             self.record = BuildRecord.open(target, build_id=s.build_id, log=self.progress.write,
                                            sink_deadline=s.results_deadline)
         except BaseException:
@@ -163,6 +168,7 @@ class Run:
         if self.abort.aborted:
             return
         wrap_step(PREFLIGHT, self._preflight, progress=self.progress, results=self.steps)
+        self._note_setup_error()  # before xdist starts its workers: they learn the reason with the plan
         self._lap("preflight")
 
     def _preflight(self) -> None:
@@ -190,6 +196,12 @@ class Run:
     def setup_failed(self) -> bool:
         return any(not r.ok for r in self.steps if r.phase == "Setup")
 
+    def _note_setup_error(self) -> None:
+        """The first failed Setup step becomes what every skipped test says."""
+        failed = [r for r in self.steps if r.phase == "Setup" and not r.ok]
+        if failed:
+            self.view.setup_error = f"setup failed: {failed[0].name}: {failed[0].error}"
+
     # --- 2. bring-up, the tests, teardown -----------------------------------------------------
     @contextmanager
     def clusters(self) -> Iterator[None]:
@@ -202,9 +214,7 @@ class Run:
                 cluster_steps.bring_up(self.provider, self.specs, self.view._ledger, self.progress, self.steps,
                                        stop=self.abort, left_behind=self.left_behind)
                 self._lap("bringup")
-            if self.setup_failed:
-                failed = [r for r in self.steps if r.phase == "Setup" and not r.ok]
-                self.view.setup_error = f"setup failed: {failed[0].name}: {failed[0].error}"
+            self._note_setup_error()
             self.book.write()
             yield
             self._lap("tests")
@@ -338,11 +348,15 @@ class Run:
                 meta["abort-reason"] = self.abort.reason or "aborted"
             if self.provider is not None:  # keys and kubeconfigs the harness made: redacted wherever they appear
                 self.record.scrubber.add_secret_folder(self.provider.options.work_dir)
+            earlier, count = self.leftovers.unchanged()
+            if count:
+                self.progress.say(f"{count} files an earlier run left in {self.settings.artifacts} are not "
+                                  "published with this build (they stay there)")
             self.console.flush()
             log = self.settings.build_log if self.settings.build_log.is_file() else None
             return self.record.finish(result, metadata=meta, artifacts_dir=self.settings.artifacts, build_log=log,
                                       budget_seconds=self.abort.budget() if self.abort.aborted else None,
-                                      stop=self.abort)
+                                      stop=self.abort, exclude=earlier)
         except FedtestError as err:
             self.progress.say(f"error: results not published: {err}")
             return None

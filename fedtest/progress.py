@@ -4,7 +4,8 @@ Every line goes through one `write` callable, which the plugin points at pytest'
 (tee'd into build-log.txt and flushed), so Jenkins' console and the published log show the same
 thing, as it happens. While a step runs, a heartbeat says every `interval` seconds how long it has
 been waiting and for what: the last message the step's thread logged (providers log what they wait
-for through the standard `logging` module), else the step's own description.
+for through the standard `logging` module), else the step's own description. A provider's warning
+is a line of its own, at once.
 """
 
 from __future__ import annotations
@@ -20,15 +21,20 @@ HEARTBEAT_SECONDS = 30.0
 
 
 class _LatestPerThread(logging.Handler):
-    """Keeps the newest log message of each thread: what that thread is waiting for right now."""
+    """Keeps the newest log message of each thread: what that thread is waiting for right now. A warning
+    (e.g. a node image that is not pinned) is also said at once: it belongs in the console and the log."""
 
-    def __init__(self) -> None:
+    def __init__(self, warn: Callable[[str], None]) -> None:
         super().__init__(logging.INFO)
         self.latest: dict[int, str] = {}
+        self.warn = warn
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            self.latest[record.thread or 0] = record.getMessage().splitlines()[0][:200]
+            message = record.getMessage().splitlines()[0][:500]
+            self.latest[record.thread or 0] = message[:200]
+            if record.levelno >= logging.WARNING:
+                self.warn(f"warning: {message}")
         except Exception:  # a bad log call must not break the run
             self.handleError(record)
 
@@ -43,7 +49,7 @@ class Progress:
         self.prefix = prefix
         self._lock = threading.Lock()
         self._closed = False
-        self._activity = _LatestPerThread()
+        self._activity = _LatestPerThread(self.say)
         self._logger = logging.getLogger("providers")  # what providers say they wait for
         self._logger.addHandler(self._activity)
         if self._logger.getEffectiveLevel() > logging.INFO:

@@ -56,6 +56,18 @@ def load(name: str) -> type[Provider]:
     return cls
 
 
+def runs_here(cls: type[Provider]) -> tuple[bool, str]:
+    """Whether the provider can run on this machine, by its own `runs_here()` classmethod (tools on PATH, a
+    daemon answering), and what it found or why not. A provider without one needs nothing local."""
+    check = getattr(cls, "runs_here", None)
+    if check is None:
+        return True, ""
+    try:
+        return True, str(check() or "")
+    except ConfigError as err:
+        return False, str(err)
+
+
 def settings_help(name: str) -> list[SettingHelp]:
     """(key, type_name, default, help) of each setting provider `name` declares, for CLI help."""
     return settings.help_rows(load(name).Settings)

@@ -7,12 +7,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kubernetes import client
 
 from fedtest import clusters as clusterset
 from providers import ledger as ledger_mod
 from providers.base import Cluster, ConfigError, DeadlineExceeded, ProviderError
 from providers.kind import KindProvider, images, ingress
 from providers.kind.config import PortAllocator, cluster_config
+from providers.readiness import api_client
 from tests.standins.fake_kind import FakeKind
 from tests.standins.kind_world import RUN_ID, cluster_names, kind_world, on_path, options
 
@@ -192,6 +194,36 @@ def test_ingress_wait_times_out_with_a_clear_line(tmp_path: Path) -> None:
         assert world.kube.clusters[name].objects("deployments", ingress.NAMESPACE)
 
 
+def test_ingress_install_returns_once_the_admission_webhook_answers(tmp_path: Path) -> None:
+    """The controller Deployment is Available from the start (one replica, maxUnavailable 1) while the
+    controller still waits for its certgen secret: up returns only when an Ingress can be created."""
+    name = cluster_names(1)[0]
+    with kind_world(tmp_path, [name], webhook_after=0.5) as world:
+        provider = world.provider(tmp_path)
+        cluster = provider.up(provider.plan(1)[0])
+        api = api_client(cluster.kubeconfig, cluster.context)
+        try:
+            client.NetworkingV1Api(api).create_namespaced_ingress("default", {
+                "metadata": {"name": "web"}, "spec": {"ingressClassName": "nginx", "defaultBackend": {
+                    "service": {"name": "web", "port": {"number": 80}}}}})
+        finally:
+            api.close()
+        webhook = world.webhooks[name]
+        assert webhook.refused >= 1 and webhook.dry_runs == 1
+        assert world.kube.clusters[name].objects("ingresses", ingress.NAMESPACE) == []  # the probe stored nothing
+
+
+def test_a_webhook_that_never_answers_is_a_deadline_with_its_last_error(tmp_path: Path) -> None:
+    name = cluster_names(1)[0]
+    with kind_world(tmp_path, [name], webhook_after=None) as world:
+        provider = world.provider(tmp_path, deadline=3.0)
+        with pytest.raises(DeadlineExceeded) as err:
+            provider.up(provider.plan(1)[0])
+        text = one_line(err.value)
+        assert "admission webhook of ingress-nginx not answering within 3s" in text
+        assert "connection refused" in text
+
+
 def test_ingress_can_be_skipped(tmp_path: Path) -> None:
     name = cluster_names(1)[0]
     with kind_world(tmp_path, [name], controller=False) as world:
@@ -355,3 +387,29 @@ def test_bad_kind_settings_are_one_line(tmp_path: Path, extra: dict[str, str], m
     with pytest.raises(ConfigError) as err:
         KindProvider(options(tmp_path, extra=extra))
     assert one_line(err.value).startswith(message)
+
+
+# --- fedtest list: whether kind can run on this machine ------------------------------------------
+
+
+def _listed_kind(capsys: pytest.CaptureFixture[str]) -> str:
+    from fedtest import cli
+
+    assert cli.main(["list"]) == 0
+    return next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("kind "))
+
+
+def test_list_says_kind_cannot_run_without_kind_on_path(fake: FakeKind, capsys: pytest.CaptureFixture[str]) -> None:
+    fake.install(kind=False)
+    line = _listed_kind(capsys)
+    assert "cannot run here: the kind CLI is not on PATH" in line and " ok" not in line
+
+
+def test_list_says_kind_cannot_run_when_the_engine_does_not_answer(fake: FakeKind,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    fake.configure(docker_down=True)
+    assert "cannot run here: container engine docker is not answering" in _listed_kind(capsys)
+
+
+def test_list_says_kind_is_ok_with_the_versions_it_found(fake: FakeKind, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _listed_kind(capsys).split() == ["kind", "ok", "(kind", "v0.33.0,", "docker", "27.3.1)"]

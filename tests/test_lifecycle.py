@@ -73,7 +73,7 @@ def test_sigterm_at_any_moment_leaves_an_aborted_build(tmp_path, moment):
         assert cases["Setup: pre-flight"] == "passed"
         assert "test_suite.py::test_3_after[a]" not in cases or cases["test_suite.py::test_3_after[a]"] == "skipped"
     if moment == "bring-up":
-        assert junit_outcomes(run.build / "artifacts" / "junit_01.xml")["Setup: existing up a"] == "failure"
+        assert junit_outcomes(run.build / "artifacts" / "junit_01.xml")["Setup: existing up a"] == "error"
 
 
 @pytest.mark.parametrize("moment", ["started.json written", "a test running"])
@@ -128,7 +128,7 @@ def test_kind_without_kind_on_path_is_a_failed_setup_in_a_complete_build(tmp_pat
     assert done.stdout.strip().splitlines()[-1].endswith(f"FAILURE: {artifacts / 'logs' / JOB / BUILD}")
     build = artifacts / "logs" / JOB / BUILD
     cases = junit_outcomes(build / "artifacts" / "junit_01.xml")
-    assert cases["Setup: pre-flight"] == "failure"
+    assert cases["Setup: pre-flight"] == "error"
     assert cases["test_suite.py::test_needs_a_cluster[no-cluster]"] == "skipped"
     import json
 

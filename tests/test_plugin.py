@@ -110,7 +110,7 @@ def test_leaves_one_behind(kube, fedtest_run):
     result.assert_outcomes(passed=1, errors=1)  # the infra failure counts in pytest's closing line
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     leak = _junit(artifacts)["Teardown: leaked namespaces"]
-    assert _outcome(leak) == "failure" and "a/left-behind" in leak.find("failure").get("message")
+    assert _outcome(leak) == "error" and "a/left-behind" in leak.find("error").get("message")
     result.stdout.fnmatch_lines(["*Teardown: leaked namespaces*FAILED: 1 namespaces*a/left-behind*"])
 
 
@@ -126,7 +126,7 @@ def test_a_cluster_that_fails_to_come_up_skips_its_tests_and_fails_the_run(pytes
     result.stdout.fnmatch_lines(["*1 passed, 1 skipped, 1 error*"])
     cases = _junit(artifacts)
     setup_b = cases["Setup: existing up b"]
-    assert _outcome(setup_b) == "failure" and "403" in setup_b.find("failure").get("message")
+    assert _outcome(setup_b) == "error" and "403" in setup_b.find("error").get("message")
     skipped = cases["test_tiny.py::test_namespace_is_there[b]"]
     assert "cluster b is not up" in skipped.find("skipped").get("message")
 
@@ -155,7 +155,7 @@ def test_bad_provider_input_is_a_failed_preflight_in_a_complete_build(pytester, 
     result.stdout.fnmatch_lines([f"*Setup: pre-flight*FAILED: {expected}", "*1 skipped, 1 error*"])
     assert "Traceback" not in result.stderr.str() + result.stdout.str()
     preflight = _junit(artifacts)["Setup: pre-flight"]
-    assert _outcome(preflight) == "failure"
+    assert _outcome(preflight) == "error"
     build = artifacts / "logs" / "e2e-existing"
     finished = json.loads((build / "7" / "finished.json").read_text())
     assert finished["result"] == "FAILURE" and finished["metadata"]["failure"] == "infra"

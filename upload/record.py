@@ -20,7 +20,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -248,8 +248,10 @@ class BuildRecord:
         build_log: Path | None = None,
         budget_seconds: float | None = None,
         stop: Stop | None = None,
+        exclude: Sequence[Path] = (),
     ) -> PublishReport:
         """Lint, scrub and upload; then finished.json; then latest-build.txt. Returns the report.
+        Files and folders under `exclude` (inside artifacts_dir) are not this build's: not uploaded.
 
         finished.json is written on every path that can still write: an unexpected error while
         uploading becomes `publish-error` in its metadata and a FAILURE, and `stop` (SIGTERM or SIGINT
@@ -276,7 +278,7 @@ class BuildRecord:
             meta[key], found = self.scrubber.scrub_text(str(value))
             report.scrub.redacted += found
         try:
-            self._publish(report, artifacts_dir, build_log, stop)
+            self._publish(report, artifacts_dir, build_log, stop, exclude)
         except Exception as err:  # never a build without finished.json
             meta["publish-error"] = one_line(err)
             self.log(f"fedtest: error: publishing stopped: {meta['publish-error']}")
@@ -314,10 +316,11 @@ class BuildRecord:
         return report
 
     def _publish(
-        self, report: PublishReport, artifacts_dir: Path | None, build_log: Path | None, stop: Stop | None
+        self, report: PublishReport, artifacts_dir: Path | None, build_log: Path | None, stop: Stop | None,
+        exclude: Sequence[Path] = (),
     ) -> None:
         """Artifacts and the log in parallel, largest first, with lint alongside; stops early on `stop`."""
-        files, report.findings = self._artifact_files(artifacts_dir, build_log)
+        files, report.findings = self._artifact_files(artifacts_dir, build_log, exclude)
         uploads: list[tuple[str, Path | bytes, str]] = [
             (self.location.artifact(rel), path, layout.content_type(rel)) for rel, path in files
         ]
@@ -360,7 +363,7 @@ class BuildRecord:
         return self.finish("ABORTED", metadata={**(metadata or {}), "abort-reason": reason}, **publish)
 
     def _artifact_files(
-        self, artifacts_dir: Path | None, build_log: Path | None
+        self, artifacts_dir: Path | None, build_log: Path | None, exclude: Sequence[Path] = ()
     ) -> tuple[list[tuple[str, Path]], list[lint.Finding]]:
         """What lint.plan_artifacts publishes, less the build log and results this folder sink holds."""
         if artifacts_dir is None:
@@ -371,8 +374,8 @@ class BuildRecord:
                 lint.Finding(str(artifacts_dir), "artifacts folder missing: nothing but the log uploaded")
             ]
         results_root = self.sink.local_path(self.location.job_prefix.split("/", 1)[0])
-        exclude = [p for p in (results_root, build_log) if p is not None]
-        return lint.plan_artifacts(artifacts_dir, exclude)
+        skip = [p for p in (results_root, build_log, *exclude) if p is not None]
+        return lint.plan_artifacts(artifacts_dir, skip)
 
     def _advance_latest(self) -> None:
         """latest-build.txt last, and never backwards (a newer build may have finished meanwhile).

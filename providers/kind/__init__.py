@@ -61,6 +61,12 @@ class KindProvider(Provider):
         self._ports = PortAllocator()
         self._warned: set[str] = set()
 
+    @classmethod
+    def runs_here(cls) -> str:
+        """kind on PATH and a container engine that answers (`fedtest list`); raises a one-line ConfigError."""
+        found = tool.find()
+        return f"kind {found.kind_version}, {found.engine} {found.engine_version}"
+
     def tools(self) -> tool.Toolchain:
         """kind and its engine, checked once per provider (raises a one-line ConfigError)."""
         with self._lock:
