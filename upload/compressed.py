@@ -146,7 +146,7 @@ def find_opaque(data: bytes, start: int = 0, stop: int | None = None) -> Opaque 
         if start <= pos < stop:
             _magic, kind, check = SIGNATURES[index]
             if check(data, pos):
-                return Opaque(kind, pos)
+                return Opaque(kind, pos - 257 if kind == "tar" else pos)
     return None
 
 

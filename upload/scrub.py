@@ -177,10 +177,11 @@ class ScrubStream:
     anywhere raises OpaqueContent.
     """
 
-    def __init__(self, known: KnownValues, name: str = "", refuse_opaque: bool = True) -> None:
+    def __init__(self, known: KnownValues, name: str = "", refuse_opaque: bool = True,
+                 window: int = MIN_WINDOW) -> None:
         self._known = known
         self.name = name
-        self._window = max(MIN_WINDOW, 8 * known.longest + 2 * REACH)
+        self._window = max(window, 8 * known.longest + 2 * REACH)  # never less than what a match may read
         self._held = b""  # bytes not yet scrubbed, after `_behind` bytes of context already scrubbed
         self._behind = 0
         self._blank_before = True  # whether the line before _held holds only blanks so far
@@ -224,6 +225,11 @@ class ScrubStream:
         out.append(data[pos:cut])
         self._keep(data, cut)
         return b"".join(out)
+
+    @property
+    def held(self) -> int:
+        """Bytes held back for the next chunk: at most four windows plus the last chunk fed."""
+        return len(self._held)
 
     def close(self) -> bytes:
         """The rest of the scrubbed bytes (the file ended)."""
@@ -309,9 +315,9 @@ class Scrubber:
             found += [Path(parent, name) for name in files]
         self.add_secret_files(p for p in found if p.is_file() and not p.is_symlink())
 
-    def stream(self, name: str = "", *, refuse_opaque: bool = True) -> ScrubStream:
+    def stream(self, name: str = "", *, refuse_opaque: bool = True, window: int = MIN_WINDOW) -> ScrubStream:
         """A stream scrubber for one file's bytes, with the values known now."""
-        return ScrubStream(self._known, name, refuse_opaque)
+        return ScrubStream(self._known, name, refuse_opaque, window)
 
     def scrub(self, data: bytes) -> tuple[bytes, int]:
         """The bytes with secrets replaced by [REDACTED], and how many were replaced. Any bytes at all."""
