@@ -96,5 +96,5 @@ def test_only_the_scrubber_makes_a_payload(tmp_path):
     report = ScrubReport()
     with Scrubber({}).payload(b"token: abcdefgh1234\n", "generated.txt", report) as payload:
         assert payload.read() == f"token: {REDACTED}\n".encode() and payload.size == len(payload.read())
-        assert [len(c) for c in payload.chunks(4)] == [4, 4, 4, 4, 4, 1]
+        assert b"".join(payload.chunks(4)) == payload.read() and max(map(len, payload.chunks(4))) == 4
     assert report.files == 1 and report.redacted == 1
