@@ -40,6 +40,7 @@ from fedtest import clusters as cluster_steps
 from fedtest.abort import AbortController
 from fedtest.cases import JUNIT_NAME, CaseBook
 from fedtest.console import ConsoleLog
+from fedtest.credentials import hand_credentials
 from fedtest.errors import FedtestError, one_line
 from fedtest.progress import Progress
 from fedtest.settings import Settings
@@ -158,6 +159,7 @@ class Run:
         except BaseException:
             self.abort.uninstall()
             raise
+        hand_credentials(self.record.scrubber, None, s.kubeconfig)
         (s.artifacts / ABORT_MARKER).unlink(missing_ok=True)
         self.console.start(terminal_writer)
         if self.abort.aborted:
@@ -338,6 +340,7 @@ class Run:
                 meta["abort-reason"] = self.abort.reason or "aborted"
             if self.provider is not None:  # keys and kubeconfigs the harness made: redacted wherever they appear
                 self.record.scrubber.add_secret_folder(self.provider.options.work_dir)
+                hand_credentials(self.record.scrubber, self.view.ledger, self.provider.options.kubeconfig)
             self.console.flush()
             log = self.settings.build_log if self.settings.build_log.is_file() else None
             return self.record.finish(result, metadata=meta, artifacts_dir=self.settings.artifacts, build_log=log,
@@ -373,3 +376,4 @@ class Run:
 
 def _default_job(provider: str | None) -> str:
     return os.environ.get("JOB_NAME") or f"e2e-{provider or 'none'}"
+
