@@ -40,15 +40,15 @@ _YAML = re.compile(
     rb"(?:" + _YAML_KEYS + rb")[ \t]{0,64}:[ \t]{0,64}(?P<value>(?!\[REDACTED\])[\"']?[^\s\"'#][^\r\n]*+)"
 )
 _YAML_KEY = re.compile(rb"(?:" + _YAML_KEYS + rb")[ \t]{0,64}:")
-_YAML_PREFIX = re.compile(rb"(?:client-|client_|client|access-|refresh-|id-)?\Z", re.IGNORECASE)
+_YAML_PREFIXES = (b"client-", b"client_", b"client", b"access-", b"refresh-", b"id-")  # lower case
 _JSON_STRING = rb"(?:[^\"\\\r\n]|\\[^\r\n])"
 _JSON = re.compile(
     rb"(?i)(?:token|key-data|key|certificate-data|password|secret)\"[ \t]{0,64}:[ \t]{0,64}\""
     rb"(?P<value>(?!\[REDACTED\])" + _JSON_STRING + rb"++)"
 )
-_JSON_PREFIX = re.compile(
-    rb"\"(?:client-|client_|client|access_|access|refresh_|id_|private_)?\Z", re.IGNORECASE
-)
+# A JSON key's opening quote and prefix, lower case: "client_secret", "accessToken", ...
+_JSON_OPENERS = tuple(b'"' + p for p in (b"", b"client-", b"client_", b"client", b"access_", b"access", b"refresh_",
+                                          b"id_", b"private_"))
 _NAME_CHARS = re.compile(rb"[A-Za-z0-9_\-]*+")
 MAX_NAME_TAIL = 256  # name characters after the keyword (so the name's end is in reach of a chunk's window)
 _EQUALS = re.compile(rb"[ \t]{0,64}+=[ \t]{0,64}+")
@@ -170,6 +170,9 @@ def _blank_line_prefix(data: bytes, end: int, blank_before: bool) -> bool:
     `blank_before` tells for the bytes before `data`."""
     if end > 0 and data[end - 1] not in b" \t-":
         return data[end - 1] == 0x0A
+    near = data[max(0, end - 16) : end].rstrip(b" \t-")  # most keywords: a word close before them
+    if near:
+        return near.endswith(b"\n")
     while end > 0:
         start = max(0, end - 256)
         rest = data[start:end].rstrip(b" \t-")
@@ -219,7 +222,8 @@ def _runs_on(data: bytes, span: Span) -> bool:
 
 def _value_at(data: bytes, lowered: bytes, pos: int, blank_before: bool) -> Span | None:
     """The span of a bearer token, PEM key, YAML or JSON credential whose keyword starts at `pos`."""
-    if lowered.startswith(b"bearer", pos):
+    first = lowered[pos]
+    if first == 0x62 and lowered.startswith(b"bearer", pos):  # b'b
         if pos > 0 and (data[pos - 1 : pos].isalnum() or data[pos - 1] == 0x5F):
             return None  # part of a longer word
         match = _BEARER.match(data, pos)
@@ -227,24 +231,31 @@ def _value_at(data: bytes, lowered: bytes, pos: int, blank_before: bool) -> Span
             return None
         value = match.group("value")
         return Span(*match.span("value"), resume=RESUME_PADDING if value.endswith(b"=") else RESUME_TOKEN)
-    if lowered.startswith(b"-----begin", pos):
+    if first == 0x2D:  # '-': -----begin
         begin = _PEM_BEGIN.match(data, pos)
         if not begin:
             return None
         end = _PEM_END.search(data, begin.end())
         return Span(pos, end.end()) if end else Span(pos, len(data), resume=RESUME_PEM)
-    head = data[max(0, pos - 16) : pos]
-    if b'"' in head and _JSON_PREFIX.search(head):
+    if lowered.endswith(_JSON_OPENERS, pos - 9 if pos > 9 else 0, pos):
         match = _JSON.match(data, pos)
         if match:
             return Span(*match.span("value"), resume=RESUME_JSON)
-    if _YAML_KEY.match(data, pos):  # the key and its colon first: the value is read only for a real key
-        prefix = _YAML_PREFIX.search(head)
-        if prefix and _blank_line_prefix(data, pos - (len(head) - prefix.start()), blank_before):
-            match = _YAML.match(data, pos)
-            if match:
-                return Span(*match.span("value"), resume=RESUME_LINE)
+    if _YAML_KEY.match(data, pos) and _yaml_line_start(data, lowered, pos, blank_before):
+        match = _YAML.match(data, pos)  # the key and its colon first: the value is read only for a real key
+        if match:
+            return Span(*match.span("value"), resume=RESUME_LINE)
     return None
+
+
+def _yaml_line_start(data: bytes, lowered: bytes, pos: int, blank_before: bool) -> bool:
+    """Whether the key at `pos`, with its prefix (client-, access-, ...), has only blanks before it on its line."""
+    if _blank_line_prefix(data, pos, blank_before):
+        return True
+    if not lowered.endswith(_YAML_PREFIXES, pos - 8 if pos > 8 else 0, pos):
+        return False
+    prefix = next(p for p in _YAML_PREFIXES if lowered.endswith(p, 0, pos))
+    return _blank_line_prefix(data, pos - len(prefix), blank_before)
 
 
 def _assignment_at(data: bytes, pos: int, name: tuple[int, int]) -> tuple[Span | None, tuple[int, int]]:
