@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from providers.base import ProviderOptions
-from providers.ledger import Ledger
+from providers.base import Cluster, ClusterSpec, ProviderOptions
+from providers.ledger import UP, Ledger
 from tests.conftest import ROOT
 from upload.scrub import REDACTED, Scrubber
 
@@ -119,10 +119,17 @@ def test_a_run_given_kubeconfig_without_the_variable_publishes_no_token(pytester
 def test_fedtest_abort_knows_the_kubeconfig_the_ledger_recorded(tmp_path):
     """The post-build step runs in another process, without the run's flags: the ledger names the kubeconfig."""
     kubeconfig = _kubeconfig(tmp_path / "flag-kubeconfig", {"token": "ledger-kubeconfig-token-6"})
+    cluster_kubeconfig = _kubeconfig(tmp_path / "c1.kubeconfig", {"token": "cluster-own-token-7"})
+    work = tmp_path / "work"
+    (work / "c1" / "pki").mkdir(parents=True)
+    key_line = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7"
+    (work / "c1" / "pki" / "ca.key").write_text(f"-----BEGIN PRIVATE KEY-----\n{key_line}\n-----END PRIVATE KEY-----\n")
     artifacts = tmp_path / "artifacts"
-    Ledger.create(artifacts, "r1", "existing", ProviderOptions(work_dir=tmp_path / "work", run_id="r1",
-                                                               kubeconfig=kubeconfig))
-    (artifacts / "build-log.txt").write_text("connecting with ledger-kubeconfig-token-6\n")
+    ledger = Ledger.create(artifacts, "r1", "existing", ProviderOptions(work_dir=work, run_id="r1",
+                                                                        kubeconfig=kubeconfig))
+    ledger.record(ClusterSpec("c1"), UP, Cluster("c1", "existing", cluster_kubeconfig, "c1"))
+    (artifacts / "build-log.txt").write_text(
+        f"connecting with ledger-kubeconfig-token-6\nthen cluster-own-token-7\nkey {key_line}\n")
     results = tmp_path / "results"
     done = subprocess.run(
         [sys.executable, "-m", "upload", "abort", "--results", str(results), "--job", "nightly",
@@ -131,4 +138,4 @@ def test_fedtest_abort_knows_the_kubeconfig_the_ledger_recorded(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     log = (results / "logs/nightly/3/build-log.txt").read_text()
-    assert "ledger-kubeconfig-token-6" not in log and f"connecting with {REDACTED}" in log
+    assert log.startswith(f"connecting with {REDACTED}\nthen {REDACTED}\nkey {REDACTED}\n")
