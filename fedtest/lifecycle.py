@@ -376,4 +376,3 @@ class Run:
 
 def _default_job(provider: str | None) -> str:
     return os.environ.get("JOB_NAME") or f"e2e-{provider or 'none'}"
-
