@@ -37,7 +37,7 @@ _TOKEN_CHARS = rb"A-Za-z0-9\-._~+/"
 _BEARER = re.compile(rb"(?i)bearer[ \t]{1,64}(?P<value>[" + _TOKEN_CHARS + rb"]{8,}+=*+)")
 _YAML_KEYS = rb"token|key-data|certificate-data|password|[sS]ecret"
 _YAML = re.compile(
-    rb"(?:" + _YAML_KEYS + rb")[ \t]{0,64}:[ \t]{0,64}(?P<value>(?!\[REDACTED\])[\"']?[^\s\"'#][^\r\n]*+)"
+    rb"(?:" + _YAML_KEYS + rb")[ \t]{0,64}:[ \t]{0,64}(?P<value>(?!\[REDACTED\])(?:[\"'][^\r\n]|[^\s\"'#])[^\r\n]*+)"
 )
 _YAML_KEY = re.compile(rb"(?:" + _YAML_KEYS + rb")[ \t]{0,64}:")
 _YAML_PREFIXES = (b"client-", b"client_", b"client", b"access-", b"refresh-", b"id-")  # lower case

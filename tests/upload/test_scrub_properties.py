@@ -148,7 +148,7 @@ def _no_escape_before(head: bytes) -> bool:
 
 
 def _scrub_in_chunks(scrubber: Scrubber, data: bytes, cuts: list[int]) -> tuple[bytes, int]:
-    stream = scrubber.stream(window=0)
+    stream = scrubber.stream(window=0, refuse_opaque=False)  # random bytes may hold a zlib stream by chance
     out, last = [], 0
     for cut in sorted({min(c, len(data)) for c in cuts}):
         out.append(stream.feed(data[last:cut]))
