@@ -98,3 +98,10 @@ def test_only_the_scrubber_makes_a_payload(tmp_path):
         assert payload.read() == f"token: {REDACTED}\n".encode() and payload.size == len(payload.read())
         assert b"".join(payload.chunks(4)) == payload.read() and max(map(len, payload.chunks(4))) == 4
     assert report.files == 1 and report.redacted == 1
+
+
+def test_chunks_in_scrubbed_chunks_out():
+    scrubber = Scrubber({"DB_PASSWORD": VALUE})
+    data = (b"x" * 5000 + VALUE.encode() + b"\n  token: abcdefgh1234\n") * 40
+    pieces = (data[i : i + 777] for i in range(0, len(data), 777))
+    assert b"".join(scrubber.scrub_chunks(pieces, "log")) == scrubber.scrub(data)[0]
