@@ -346,11 +346,14 @@ class Scrubber:
         if out := stream.close():
             yield out
 
-    def payload(self, source: bytes | BinaryIO | Path, name: str = "", report: ScrubReport | None = None) -> Scrubbed:
+    def payload(self, source: bytes | BinaryIO | Path, name: str = "", report: ScrubReport | None = None, *,
+                refuse_opaque: bool = True) -> Scrubbed:
         """The scrubbed payload of a file (read in chunks from a path or an open binary file) or of bytes
-        the harness made. Raises OpaqueContent for compressed or archived content anywhere in it."""
+        the harness made. Raises OpaqueContent for compressed or archived content anywhere in it, unless
+        `refuse_opaque` is False: for documents that must always be written (finished.json), whose bytes
+        are the harness's own JSON, so a crafted metadata value cannot keep a build from finishing."""
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115  # the payload owns it
-        stream = self.stream(name or (str(source) if isinstance(source, Path) else ""))
+        stream = self.stream(name or (str(source) if isinstance(source, Path) else ""), refuse_opaque=refuse_opaque)
         size = 0
         try:
             for chunk in _chunks(source):

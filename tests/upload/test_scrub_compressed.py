@@ -130,3 +130,10 @@ def test_any_utf8_text_is_never_refused(text):
 @given(text=st.binary(max_size=200).map(lambda b: b.decode("latin-1")).map(lambda t: t.encode("utf-8")))
 def test_latin1_text_reencoded_is_never_refused(text):
     Scrubber({}).payload(text, "any.txt").close()
+
+
+def test_a_document_that_must_be_written_is_scrubbed_without_refusal():
+    data, _kind, _offset = CONTENT["zlib"]
+    document = b'{"metadata": {"note": "' + data + b'", "token": "abcdefgh1234"}}'
+    with Scrubber({}).payload(document, "finished.json", refuse_opaque=False) as payload:
+        assert b"abcdefgh1234" not in payload.read() and payload.redacted == 1
