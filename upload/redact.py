@@ -89,6 +89,11 @@ class Span:
     end: int
     mark: bytes = MARK
     resume: re.Pattern[bytes] | None = None
+    anchor: int = -1  # where the keyword that found it starts (a known value: its start)
+
+    @property
+    def found_at(self) -> int:
+        return self.start if self.anchor < 0 else self.anchor
 
 
 class KnownValues:
@@ -203,9 +208,9 @@ def pattern_spans(data: bytes, start: int, final: bool, blank_before: bool) -> l
             span, name = _assignment_at(data, pos, name)
         if span is not None:
             if not final and _runs_on(data, span):
-                spans.append(span)  # open: the stream skips the rest of the value in the next chunk
-                break
-            spans.append(Span(span.start, span.end, span.mark))
+                spans.append(Span(span.start, span.end, span.mark, span.resume, pos))  # open: skipped on in
+                break  # the next chunk
+            spans.append(Span(span.start, span.end, span.mark, anchor=pos))
             last = span.end
     return spans
 
@@ -288,9 +293,10 @@ def merge(spans: Iterable[Span]) -> list[Span]:
     for span in sorted(spans, key=lambda s: (s.start, -s.end)):
         if merged and span.start < merged[-1].end:
             top = merged[-1]
-            if span.end > top.end or span.resume is not None:
-                resume = span.resume if span.end >= top.end else top.resume
-                merged[-1] = Span(top.start, max(top.end, span.end), MARK, resume)
+            resume = span.resume if span.end >= top.end and span.resume is not None else top.resume
+            anchor = min(top.found_at, span.found_at)
+            if span.end > top.end or resume is not top.resume or anchor != top.found_at:
+                merged[-1] = Span(top.start, max(top.end, span.end), MARK, resume, anchor)
             continue
         merged.append(span)
     return merged

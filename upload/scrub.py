@@ -210,9 +210,14 @@ class ScrubStream:
             pos = end
         out: list[bytes] = []
         cut = len(data) if final else len(data) - self._window
+        while pos < cut < len(data) and data[cut - 1] == 0x5C:  # never between backslashes: `\\` + `u0041`
+            cut -= 1  # would read as `\` + `\u0041` in the next chunk
         spans = merge([*self._known.spans(data, pos), *pattern_spans(data, pos, final, self._blank_before)])
-        for span in spans:
-            if span.start >= cut:
+        # A keyword before the cut decides now, even when its value starts after it (the keyword is not seen
+        # again); so do the spans before that value.
+        decided = max((i for i, span in enumerate(spans) if span.found_at < cut), default=-1)
+        for index, span in enumerate(spans):
+            if index > decided and span.start >= cut and span.found_at >= cut:
                 break
             out += [data[pos : span.start], span.mark]
             self.redacted += 1
@@ -225,6 +230,11 @@ class ScrubStream:
         out.append(data[pos:cut])
         self._keep(data, cut)
         return b"".join(out)
+
+    @property
+    def window(self) -> int:
+        """Bytes kept back at the end of each buffer, so a secret across chunks is seen whole."""
+        return self._window
 
     @property
     def held(self) -> int:

@@ -44,7 +44,8 @@ def test_a_secret_straddling_a_chunk_boundary_is_redacted(form):
     before = b"log line\n" * 1200  # more than the smallest window, so chunks are scrubbed as they come
     data = before + secret + b"\nafter\n" + b"x" * 12_000
     whole = scrubber.scrub(data)
-    for cut in range(len(before) - 2, len(before) + len(secret) + 2):
+    edge = len(before) + scrubber.stream(window=0).window  # where a stream fed up to here stops scrubbing
+    for cut in range(edge - 2, edge + len(secret) + 2):
         first = scrubber.stream(window=0)
         out = first.feed(data[:cut]) + first.feed(data[cut:]) + first.close()
         assert (out, first.redacted) == whole, cut
@@ -105,3 +106,15 @@ def test_chunks_in_scrubbed_chunks_out():
     data = (b"x" * 5000 + VALUE.encode() + b"\n  token: abcdefgh1234\n") * 40
     pieces = (data[i : i + 777] for i in range(0, len(data), 777))
     assert b"".join(scrubber.scrub_chunks(pieces, "log")) == scrubber.scrub(data)[0]
+
+
+def test_a_cut_inside_backslashes_reads_escapes_as_the_whole_file_does():
+    """`\\\\u0041` is a backslash and `u0041`, not `A`, whichever side of a chunk edge its backslashes fall."""
+    scrubber = Scrubber({"MY_TOKEN": "Abcdef-123"})
+    data = b"log line\n" * 1200 + b'"x \\\\u0041bcdef-123 and \\u0041bcdef-123"' + b"z" * 12_000
+    whole = scrubber.scrub(data)
+    assert whole[1] == 1 and b"x \\\\u0041bcdef-123" in whole[0]
+    start = data.index(b'"x') + scrubber.stream(window=0).window  # the stream holds back a window of bytes
+    for cut in range(start, start + 12):
+        stream = scrubber.stream(window=0)
+        assert (stream.feed(data[:cut]) + stream.feed(data[cut:]) + stream.close(), stream.redacted) == whole, cut
