@@ -70,17 +70,22 @@ FORMS = [
     form=st.sampled_from(FORMS),
     before=surroundings,
     after=surroundings,
+    offset=st.integers(-10, 140),
 )
-def test_a_credential_in_any_surroundings_never_survives(value, form, before, after):
+def test_a_credential_in_any_surroundings_never_survives(value, form, before, after, offset):
     template, _name = form
     head, tail = b"".join(before), b"".join(after)
     assume(value.encode() not in head + tail)
     data = head + template.format(value).encode() + tail
-    clean, count = Scrubber({}).scrub_bytes(data)
+    scrubber = Scrubber({})
+    clean, count = scrubber.scrub_bytes(data)
     assert value.encode() not in clean
     assert count >= 1
     if _plain(head):
         assert clean.startswith(head)  # nothing before the credential changed
+    cut = len(head) + offset + scrubber.stream(window=0).window  # the stream stops scrubbing a window earlier
+    assert _scrub_in_chunks(scrubber, b"log line\n" * 700 + data, [cut + 6300]) == scrubber.scrub_bytes(
+        b"log line\n" * 700 + data)
 
 
 @settings(max_examples=200, deadline=None)
