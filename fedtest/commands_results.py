@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 
 from fedtest.abort import AbortController
-from fedtest.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from fedtest.credentials import hand_credentials
+from fedtest.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FedtestError
 from providers import ledger as ledger_mod
 from upload import lint
 from upload.errors import ConfigError, UploadError
@@ -180,12 +181,20 @@ def _abort(args: argparse.Namespace) -> int:
         if record is None:
             print(f"fedtest: build {args.build_id} already has finished.json: nothing to do")
             return EXIT_OK
+        hand_credentials(record.scrubber, _ledger_if_any(artifacts))
         report = record.abort(reason=args.reason, artifacts_dir=artifacts if artifacts.is_dir() else None,
                               build_log=log, stop=watch)
     finally:
         watch.uninstall()
     _say_what_is_still_up(artifacts)
     return EXIT_FAILED if report.upload_failures else EXIT_OK
+
+
+def _ledger_if_any(artifacts: Path) -> ledger_mod.Ledger | None:
+    try:
+        return ledger_mod.Ledger.load(artifacts)
+    except (FedtestError, OSError, KeyError, TypeError):  # no ledger, or a broken one: the environment's only
+        return None
 
 
 def _log_file_if_any(path: Path) -> Path | None:

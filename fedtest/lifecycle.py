@@ -41,6 +41,7 @@ from fedtest import clusters as cluster_steps
 from fedtest.abort import AbortController
 from fedtest.cases import JUNIT_NAME, CaseBook
 from fedtest.console import ConsoleLog
+from fedtest.credentials import hand_credentials
 from fedtest.errors import FedtestError, one_line
 from fedtest.leftovers import Leftovers
 from fedtest.progress import Progress
@@ -163,6 +164,7 @@ class Run:
         except BaseException:
             self.abort.uninstall()
             raise
+        hand_credentials(self.record.scrubber, None, s.kubeconfig)
         (s.artifacts / ABORT_MARKER).unlink(missing_ok=True)
         self.console.start(terminal_writer)
         if self.abort.aborted:
@@ -348,6 +350,7 @@ class Run:
                 meta["abort-reason"] = self.abort.reason or "aborted"
             if self.provider is not None:  # keys and kubeconfigs the harness made: redacted wherever they appear
                 self.record.scrubber.add_secret_folder(self.provider.options.work_dir)
+                hand_credentials(self.record.scrubber, self.view.ledger, self.provider.options.kubeconfig)
             earlier, count = self.leftovers.unchanged()
             if count:
                 self.progress.say(f"{count} files an earlier run left in {self.settings.artifacts} are not "

@@ -31,7 +31,7 @@ from fedtest.errors import one_line
 from upload import layout, lint
 from upload.errors import ConfigError, DuplicateBuild, SinkError
 from upload.latest import LatestBuildUnusable, read_latest, reset_command
-from upload.scrub import SECRET_NAME_RE, Scrubber, ScrubReport
+from upload.scrub import SECRET_NAME_RE, OpaqueContent, Scrubber, ScrubReport
 from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
 
 LINT_REPORT = "fedtest-lint.txt"
@@ -420,6 +420,11 @@ class _Uploader:
                     self.report.already_present += 1
             else:
                 self._failed(key, str(err))
+        except OpaqueContent as err:  # compressed content the scrubber found inside: refused, as lint refuses
+            with self.lock:
+                self.report.findings.append(lint.Finding(key.removeprefix(f"{self.record.location.build_prefix}/"),
+                                                         str(err)))
+            self.record.log(f"fedtest: lint: {key}: {err}")
         except (SinkError, OSError) as err:
             self._failed(key, str(err) if isinstance(err, SinkError) else f"cannot read: {err.strerror or err}")
         except Exception as err:  # one odd object must not stop the others

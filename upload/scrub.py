@@ -1,65 +1,73 @@
 """Redact secrets from the build log, artifacts and metadata before they leave the machine.
 
 Results buckets are public (TestGrid and Kettle read them anonymously) and Prow-style uploaders mask
-nothing. Every file is scrubbed, whatever bytes it holds: nothing is ever uploaded as-is.
+nothing. Every file is scrubbed, whatever bytes it holds: nothing is ever uploaded as-is, and a file holding
+compressed or archived content anywhere (upload.compressed) is refused, since the scrubber cannot see inside.
 
-- Known values, redacted as byte sequences in UTF-8, Latin-1, UTF-16 (LE and BE) and JSON-escaped
-  spellings: values of environment variables whose names look secret (*SECRET*, *TOKEN*, *KEY*,
-  *PASSWORD*, *PASSWD*, *CREDENTIAL*, at least 6 characters), the credentials of the kubeconfigs named by
-  $KUBECONFIG, and whatever the harness adds (`add_values`, `add_secret_files`: keys it made).
-- Patterns, run on the raw bytes (a Latin-1 view: every byte is one character, so no byte can stop
-  them): bearer tokens, PEM private keys (to the end of the data when the END line is missing),
-  kubeconfig / YAML credentials (token, client-key-data, client-certificate-data, password,
-  client-secret...), their JSON spellings, and `NAME=value` where NAME looks secret.
+- Known values (upload.redact.KnownValues), as byte sequences in UTF-8, Latin-1, UTF-16 (LE and BE), and in
+  every JSON escape spelling: values of environment variables whose names look secret (*SECRET*, *TOKEN*,
+  *KEY*, *PASSWORD*, *PASSWD*, *CREDENTIAL*, at least 6 characters), the credentials of the kubeconfigs the
+  run used (upload.credentials), and whatever the harness adds (`add_values`, `add_secret_files`).
+- Patterns (upload.redact.pattern_spans), run on the raw bytes: bearer tokens, PEM private keys, kubeconfig /
+  YAML and JSON credentials, and `NAME=value` where NAME looks secret (a quoted value whole).
 
-Linear time: one Aho-Corasick pass finds the keywords, and every pattern is matched where its keyword is, so a
-1 MB line costs what 1 MB of short lines costs.
+Files are scrubbed as streams: chunks, with the last bytes of each kept for a secret that crosses into the
+next one, so memory is bounded by the chunk and that window, not by the file, and time is linear.
 """
 
 from __future__ import annotations
 
-import base64
+import codecs
 import contextlib
-import json
 import os
 import re
-from collections.abc import Iterable, Mapping
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, BinaryIO
 
-import ahocorasick_rs
-import yaml
+from upload import credentials
+from upload.compressed import Opaque, OpaqueScanner
+from upload.errors import UploadError
+from upload.redact import (
+    LOOKBEHIND,
+    MARK,
+    PEM_END_LONGEST,
+    REACH,
+    REDACTED,
+    RESUME_JSON,
+    RESUME_PADDING,
+    RESUME_PEM,
+    RESUME_TOKEN,
+    TRIGGERS,
+    KnownValues,
+    blank_line_at,
+    merge,
+    pattern_spans,
+)
 
-REDACTED = "[REDACTED]"
+__all__ = [
+    "REDACTED",
+    "SECRET_NAME_RE",
+    "TRIGGERS",
+    "OpaqueContent",
+    "ScrubReport",
+    "ScrubStream",
+    "Scrubbed",
+    "Scrubber",
+    "kubeconfig_secrets",
+    "opaque_format",
+]
+
 SECRET_NAME_RE = re.compile(r"SECRET|TOKEN|KEY|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
-# Short or common values would wreck the log (e.g. KEY=1); real secrets are longer.
-MIN_ENV_VALUE_LENGTH = 6
-MAX_SECRET_FILE_BYTES = 1 << 20  # kubeconfigs, keys and tokens are small; bigger files are something else
+MIN_ENV_VALUE_LENGTH = credentials.MIN_VALUE_LENGTH
 # Known-value spellings: a secret printed by a Windows tool or a Latin-1 log is still the secret.
 VALUE_ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
-# Lower-cased keywords every pattern starts at; found with bytes.find, never with a regex scan.
-TRIGGERS = (b"bearer", b"token", b"secret", b"passw", b"key", b"certificate-data")
-_TRIGGER_SEARCH = ahocorasick_rs.BytesAhoCorasick(TRIGGERS)
-_MARK = REDACTED.encode()
-
-# Matched at a keyword's position (case-insensitive): what follows the keyword.
-_BEARER = re.compile(rb"(?i)bearer[ \t]+(?P<value>[A-Za-z0-9\-._~+/]{8,}=*)")
-_YAML_KEYS = rb"token|key-data|certificate-data|password|[sS]ecret"
-_YAML = re.compile(rb"(?:" + _YAML_KEYS + rb")[ \t]*:[ \t]*(?P<value>(?!\[REDACTED\])[\"']?[^\s\"'#][^\r\n]*+)")
-_YAML_PREFIX = re.compile(rb"(?:client-|client_|client|access-|refresh-|id-)?\Z", re.IGNORECASE)
-_JSON = re.compile(
-    rb"(?i)(?:token|key-data|key|certificate-data|password|secret)\"[ \t]*:[ \t]*\""
-    rb"(?P<value>(?!\[REDACTED\])(?:[^\"\\\r\n]|\\[^\r\n])++)"
-)
-_JSON_PREFIX = re.compile(
-    rb"\"(?:client-|client_|client|access_|access|refresh_|id_|private_)?\Z", re.IGNORECASE
-)
-_NAME_CHARS = re.compile(rb"[A-Za-z0-9_\-]*+")
-_EQUALS = re.compile(rb"[ \t]*+=[ \t]*+")
-_ASSIGN_VALUE = re.compile(rb"(?P<value>(?!\[REDACTED\])[\"']?[^\s\"',;]{4,}[\"']?)")
-_ASSIGN_KEYWORD = re.compile(rb"(?i)secret|token|passw(?:or)?d|(?:api|access|private)[_-]?key")
-_KEY_PREFIX = re.compile(rb"(?:api|access|private)[_-]?\Z", re.IGNORECASE)
-# Compressed formats hide their content from the scrubber: such files are not uploaded (lint.plan_artifacts).
+CHUNK = 1 << 20  # bytes read from a file at a time
+MIN_WINDOW = 16 << 10  # bytes kept back from each chunk, so a secret crossing into the next one is seen whole
+SPOOL_IN_MEMORY = 8 << 20  # a scrubbed payload larger than this waits in a temporary file
+# Compressed formats by their first bytes (by name and head: upload.lint); by content anywhere: upload.compressed.
 OPAQUE_MAGIC = {
     b"\x1f\x8b": "gzip",
     b"PK\x03\x04": "zip",
@@ -70,8 +78,22 @@ OPAQUE_MAGIC = {
     b"7z\xbc\xaf\x27\x1c": "7z",
     b"\x04\x22\x4d\x18": "lz4",
 }
-_PEM_BEGIN = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
-_PEM_END = re.compile(rb"-----END (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+kubeconfig_secrets = credentials.kubeconfig_secrets
+_ONLY_THE_SCRUBBER = object()
+
+
+def opaque_format(head: bytes) -> str | None:
+    """The compressed format these first bytes start, if any (its content cannot be scrubbed)."""
+    return next((kind for magic, kind in OPAQUE_MAGIC.items() if head.startswith(magic)), None)
+
+
+class OpaqueContent(UploadError):
+    """A file holds compressed or archived content: the scrubber cannot see inside, so it is not uploaded."""
+
+    def __init__(self, name: str, found: Opaque) -> None:
+        self.name, self.kind, self.offset = name, found.kind, found.offset
+        super().__init__(f"{found.kind} data at byte {found.offset}, so secrets in it cannot be scrubbed: not uploaded",
+                         "put its content in uncompressed")
 
 
 @dataclass
@@ -94,26 +116,47 @@ class ScrubReport:
         return text
 
 
-def opaque_format(head: bytes) -> str | None:
-    """The compressed format these first bytes start, if any (its content cannot be scrubbed)."""
-    return next((kind for magic, kind in OPAQUE_MAGIC.items() if head.startswith(magic)), None)
+class Scrubbed:
+    """Bytes that went through the scrubber: what a sink uploads. Only the scrubber makes one.
 
+    The bytes wait in memory, or in a temporary file when large; `open()` reads them from the start.
+    """
 
-def _is_utf8(data: bytes) -> bool:
-    """ASCII (most logs) is checked without decoding a copy of the whole file."""
-    if data.isascii():
-        return True
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+    __slots__ = ("_file", "name", "redacted", "size", "utf8")
+
+    def __init__(self, token: object, file: IO[bytes], size: int, redacted: int, utf8: bool, name: str) -> None:
+        if token is not _ONLY_THE_SCRUBBER:
+            raise TypeError("only Scrubber makes Scrubbed payloads: scrub the bytes first")
+        self._file, self.size, self.redacted, self.utf8, self.name = file, size, redacted, utf8, name
+
+    def open(self) -> BinaryIO:
+        """The scrubbed bytes as a file, at its start (for an upload that streams from a file)."""
+        self._file.seek(0)
+        return self._file  # type: ignore[return-value]
+
+    def read(self) -> bytes:
+        return self.open().read()
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        source = self.open()
+        while chunk := source.read(size):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> Scrubbed:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
 
 def _spellings(value: str | bytes) -> dict[bytes, bytes]:
-    """Each byte spelling of a known value, mapped to the marker in the same spelling."""
+    """Each byte spelling of a known value, mapped to the marker in the same spelling (JSON escapes are
+    not spelled out: upload.redact decodes them in the data instead)."""
     if isinstance(value, bytes):
-        return {value: _MARK}
+        return {value: MARK}
     found: dict[bytes, bytes] = {}
     for encoding in VALUE_ENCODINGS:
         try:  # surrogateescape: an environment value holding bytes that are not UTF-8 is those bytes
@@ -121,119 +164,176 @@ def _spellings(value: str | bytes) -> dict[bytes, bytes]:
         except UnicodeEncodeError:
             continue
     with contextlib.suppress(UnicodeEncodeError):  # how scrub_text spells text with other lone surrogates
-        found.setdefault(value.encode("utf-8", "surrogatepass"), _MARK)
-    escaped = json.dumps(value)[1:-1]
-    if escaped != value:
-        found.setdefault(escaped.encode(), _MARK)
+        found.setdefault(value.encode("utf-8", "surrogatepass"), MARK)
     return found
 
 
-def _blank_line_prefix(data: bytes, end: int) -> bool:
-    """Whether only spaces, tabs and '-' stand between the start of the line and `end` (any distance)."""
-    while end > 0:
-        start = max(0, end - 256)
-        rest = data[start:end].rstrip(b" \t-")
-        if rest:
-            return rest.endswith(b"\n")
-        end = start
-    return True
+class ScrubStream:
+    """Scrubs one file's bytes chunk by chunk: `feed` returns what is clean so far, `close` the rest.
 
+    The last bytes of each chunk wait for the next one (a window of at least 16 KiB, eight times the longest
+    known value), so a value or a keyword crossing chunks is found as in one piece; a value that runs on
+    past the window is redacted to its end as it streams by. With `refuse_opaque`, compressed content
+    anywhere raises OpaqueContent.
+    """
 
-def kubeconfig_secrets(text: str | bytes) -> set[str]:
-    """The credentials a kubeconfig holds (tokens, passwords, key and certificate data, auth-provider
-    secrets), and the lines of base64 inside embedded keys; empty when the text is not a kubeconfig."""
-    try:
-        doc = yaml.safe_load(text)
-    except (yaml.YAMLError, RecursionError, ValueError):
-        return set()
-    if not isinstance(doc, dict) or not isinstance(doc.get("users"), list):
-        return set()
-    found: set[str] = set()
-    names = ("token", "password", "client-key-data", "client-certificate-data")
-    for entry in doc["users"]:
-        user = entry.get("user") if isinstance(entry, dict) else None
-        if not isinstance(user, dict):
-            continue
-        found |= {str(user[n]) for n in names if user.get(n)}
-        with contextlib.suppress(ValueError):  # the key inside client-key-data, line by line
-            key = base64.b64decode(str(user.get("client-key-data", "")))
-            found |= {line.decode("latin-1") for line in _pem_lines(key)}
-        provider = user.get("auth-provider")
-        config = provider.get("config") if isinstance(provider, dict) else None
-        if isinstance(config, dict):
-            found |= {str(v) for k, v in config.items() if SECRET_NAME_RE.search(k) and v}
-    return {v for v in found if len(v) >= MIN_ENV_VALUE_LENGTH}
+    def __init__(self, known: KnownValues, name: str = "", refuse_opaque: bool = True,
+                 window: int = MIN_WINDOW) -> None:
+        self._known = known
+        self.name = name
+        self._window = max(window, 8 * known.longest + 2 * REACH)  # never less than what a match may read
+        self._held = b""  # bytes not yet scrubbed, after `_behind` bytes of context already scrubbed
+        self._behind = 0
+        self._blank_before = True  # whether the line before _held holds only blanks so far
+        self._skip: re.Pattern[bytes] | None = None  # inside a value that runs on: its rest
+        self._opaque = OpaqueScanner() if refuse_opaque else None
+        self._utf8 = codecs.getincrementaldecoder("utf-8")()
+        self.utf8 = True
+        self.redacted = 0
+        self.closed = False
 
+    def feed(self, chunk: bytes, final: bool = False) -> bytes:
+        if self._opaque is not None:
+            found = self._opaque.feed(chunk, final)
+            if found is not None:
+                raise OpaqueContent(self.name, found)
+        self._check_utf8(chunk, final)
+        data = self._held + chunk
+        pos = self._behind
+        if not final and len(data) - pos < 4 * self._window:
+            self._held = data
+            return b""
+        if self._skip is not None:
+            end = self._resume(data, pos, final)
+            if end is None:
+                return b""
+            pos = end
+        out: list[bytes] = []
+        cut = len(data) if final else len(data) - self._window
+        while pos < cut < len(data) and data[cut - 1] == 0x5C:  # never between backslashes: `\\` + `u0041`
+            cut -= 1  # would read as `\` + `\u0041` in the next chunk
+        spans = merge([*self._known.spans(data, pos), *pattern_spans(data, pos, final, self._blank_before)])
+        # A keyword before the cut decides now, even when its value starts after it (the keyword is not seen
+        # again); so do the spans before that value.
+        decided = max((i for i, span in enumerate(spans) if span.found_at < cut), default=-1)
+        for index, span in enumerate(spans):
+            if index > decided and span.start >= cut and span.found_at >= cut:
+                break
+            out += [data[pos : span.start], span.mark]
+            self.redacted += 1
+            pos = span.end
+            if span.resume is not None:  # runs on into the next chunk: skip the rest of it there
+                self._skip = RESUME_PADDING if span.resume is RESUME_TOKEN and data.endswith(b"=") else span.resume
+                self._keep(data, pos)
+                return b"".join(out)
+            cut = max(cut, pos)
+        out.append(data[pos:cut])
+        self._keep(data, cut)
+        return b"".join(out)
 
-def _pem_lines(data: bytes) -> set[bytes]:
-    """The base64 lines inside PEM private keys: a key printed in part is still the key."""
-    lines: set[bytes] = set()
-    for begin in _PEM_BEGIN.finditer(data):
-        end = _PEM_END.search(data, begin.end())
-        body = data[begin.end() : end.start() if end else len(data)]
-        lines |= {line.strip() for line in body.splitlines() if len(line.strip()) >= 16}
-    return lines
+    @property
+    def window(self) -> int:
+        """Bytes kept back at the end of each buffer, so a secret across chunks is seen whole."""
+        return self._window
+
+    @property
+    def held(self) -> int:
+        """Bytes held back for the next chunk: at most four windows plus the last chunk fed."""
+        return len(self._held)
+
+    def close(self) -> bytes:
+        """The rest of the scrubbed bytes (the file ended)."""
+        rest = self.feed(b"", final=True)
+        self.closed = True
+        return rest
+
+    def _keep(self, data: bytes, done: int) -> None:
+        """Hold data[done:] for the next chunk, with a little context before it."""
+        start = max(0, done - LOOKBEHIND)
+        self._blank_before = blank_line_at(data, start, self._blank_before)
+        self._held, self._behind = data[start:], done - start
+
+    def _resume(self, data: bytes, pos: int, final: bool) -> int | None:
+        """Where the value being skipped ends in data; None (the rest held or dropped) when it runs on."""
+        skip = self._skip
+        assert skip is not None
+        if skip is RESUME_PEM:
+            end = skip.search(data, pos)
+            if end is None and not final:
+                self._keep(data, max(pos, len(data) - PEM_END_LONGEST))
+                return None
+            stop = end.end() if end else len(data)
+        else:
+            stop = skip.match(data, pos).end()  # type: ignore[union-attr]  # matches empty
+            runs_on = stop == len(data) or (skip is RESUME_JSON and stop == len(data) - 1 and data[-1] == 0x5C)
+            if runs_on and not final:
+                if skip is RESUME_TOKEN and data[pos:stop].endswith(b"="):
+                    self._skip = RESUME_PADDING
+                self._keep(data, stop)
+                return None
+        self._skip = None
+        return stop
+
+    def _check_utf8(self, chunk: bytes, final: bool) -> None:
+        if not self.utf8 or (chunk.isascii() and not self._utf8.getstate()[0] and not final):
+            return
+        try:
+            self._utf8.decode(chunk, final)
+        except UnicodeDecodeError:
+            self.utf8 = False
 
 
 class Scrubber:
-    """Redacts secrets from bytes. Build once per run (it snapshots secret-looking environment values)."""
+    """Redacts secrets from bytes. Build once per run (it snapshots secret-looking environment values and
+    the kubeconfigs $KUBECONFIG names); the run adds what else it used (`add_kubeconfigs`, ...)."""
 
-    def __init__(
-        self, env: Mapping[str, str] | None = None, extra_values: Iterable[str | bytes] = ()
-    ) -> None:
+    def __init__(self, env: Mapping[str, str] | None = None, extra_values: Iterable[str | bytes] = ()) -> None:
         env = os.environ if env is None else env
-        self._needles: dict[bytes, bytes] = {}
+        self._spellings: dict[bytes, bytes] = {}
+        self._known = KnownValues({})
         self.add_values(v for k, v in env.items() if SECRET_NAME_RE.search(k))
         self.add_values(extra_values)
-        for name in (env.get("KUBECONFIG") or "").split(os.pathsep):
-            if name:
-                self.add_secret_files([Path(name)])
+        self.add_kubeconfigs([env.get("KUBECONFIG")])
 
     def add_values(self, values: Iterable[str | bytes]) -> None:
         """Redact these values from now on (too short ones are ignored: they would wreck the log)."""
+        spellings = dict(self._spellings)
         for value in values:
             if value and len(value) >= MIN_ENV_VALUE_LENGTH:
                 for spelling, mark in _spellings(value).items():
-                    self._needles.setdefault(spelling, mark)
-        # Longest first, so a value containing another is redacted whole.
-        self._needles = dict(sorted(self._needles.items(), key=lambda item: len(item[0]), reverse=True))
+                    spellings.setdefault(spelling, mark)
+        if len(spellings) != len(self._spellings):
+            self._spellings, self._known = spellings, KnownValues(spellings)
 
     def add_secret_files(self, paths: Iterable[Path]) -> None:
-        """Redact what these files hold: kubeconfig credentials, private key lines, or a one-line token.
-        Unreadable or missing files are skipped (there is nothing of theirs to find)."""
+        """Redact what these files hold, whatever their size: kubeconfig credentials, private key lines, or a
+        one-line token. Unreadable or missing files are skipped (there is nothing of theirs to find)."""
+        values: set[str | bytes] = set()
         for path in paths:
-            try:
-                with Path(path).open("rb") as source:
-                    data = source.read(MAX_SECRET_FILE_BYTES + 1)
-            except OSError:
-                continue
-            if len(data) > MAX_SECRET_FILE_BYTES:
-                continue  # not a kubeconfig, key or token
-            values: set[str | bytes] = {*kubeconfig_secrets(data), *_pem_lines(data)}
-            token = data.strip()
-            if token and len(token) <= 4096 and b"\n" not in token:
-                values.add(token)
-            self.add_values(values)
+            values |= credentials.secret_file_values(Path(path))
+        self.add_values(values)
+
+    def add_kubeconfigs(self, names: Iterable[str | Path | None]) -> None:
+        """Redact the credentials of these kubeconfigs (each name maybe a list joined like $KUBECONFIG):
+        the ones a flag named, not only $KUBECONFIG's."""
+        self.add_secret_files(credentials.kubeconfig_paths(names))
 
     def add_secret_folder(self, folder: Path) -> None:
         """Everything in the run's work folder (kubeconfigs, keys, tokens), links not followed."""
         found = []
         for parent, _dirs, files in os.walk(folder):
-            found += [Path(parent, name) for name in files if Path(parent, name).is_file()]
-        self.add_secret_files(p for p in found if not p.is_symlink())
+            found += [Path(parent, name) for name in files]
+        self.add_secret_files(p for p in found if p.is_file() and not p.is_symlink())
+
+    def stream(self, name: str = "", *, refuse_opaque: bool = True, window: int = MIN_WINDOW) -> ScrubStream:
+        """A stream scrubber for one file's bytes, with the values known now."""
+        return ScrubStream(self._known, name, refuse_opaque, window)
 
     def scrub(self, data: bytes) -> tuple[bytes, int]:
         """The bytes with secrets replaced by [REDACTED], and how many were replaced. Any bytes at all."""
-        count = 0
-        for needle, mark in self._needles.items():
-            found = data.count(needle)
-            if found:
-                data = data.replace(needle, mark)
-                count += found
-        data, found = self._scrub_pem(data)
-        count += found
-        data, found = self._scrub_patterns(data)
-        return data, count + found
+        stream = self.stream(refuse_opaque=False)
+        clean = stream.feed(data, final=True)
+        return clean, stream.redacted
 
     scrub_bytes = scrub
 
@@ -246,87 +346,59 @@ class Scrubber:
             clean, count = self.scrub(text.encode("utf-8", "surrogatepass"))
             return clean.decode("utf-8", "surrogatepass"), count
 
+    def scrub_chunks(self, chunks: Iterable[bytes], name: str = "") -> Iterator[bytes]:
+        """Scrubbed bytes of a stream of chunks, as they come; raises OpaqueContent (after yielding what
+        came before it: a caller that must not publish part of a refused file spools, as `payload` does)."""
+        stream = self.stream(name)
+        for chunk in chunks:
+            if out := stream.feed(chunk):
+                yield out
+        if out := stream.close():
+            yield out
+
+    def payload(self, source: bytes | BinaryIO | Path, name: str = "", report: ScrubReport | None = None, *,
+                refuse_opaque: bool = True) -> Scrubbed:
+        """The scrubbed payload of a file (read in chunks from a path or an open binary file) or of bytes
+        the harness made. Raises OpaqueContent for compressed or archived content anywhere in it, unless
+        `refuse_opaque` is False: for documents that must always be written (finished.json), whose bytes
+        are the harness's own JSON, so a crafted metadata value cannot keep a build from finishing."""
+        spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115  # the payload owns it
+        stream = self.stream(name or (str(source) if isinstance(source, Path) else ""), refuse_opaque=refuse_opaque)
+        size = 0
+        try:
+            for chunk in _chunks(source):
+                out = stream.feed(chunk)
+                spool.write(out)
+                size += len(out)
+            out = stream.close()
+            spool.write(out)
+            size += len(out)
+        except BaseException:
+            spool.close()
+            raise
+        if report is not None:
+            report.files += 1
+            report.redacted += stream.redacted
+            if not stream.utf8:
+                report.not_utf8.append(stream.name)
+        return Scrubbed(_ONLY_THE_SCRUBBER, spool, size, stream.redacted, stream.utf8, stream.name)
+
     def scrub_file(self, path: Path, report: ScrubReport) -> bytes:
-        """The scrubbed bytes to upload for `path`; every file goes through the scrubber."""
-        data = Path(path).read_bytes()
-        clean, count = self.scrub(data)
-        if not _is_utf8(data):
-            report.not_utf8.append(str(path))
-        report.files += 1
-        report.redacted += count
-        return clean
+        """The scrubbed bytes to upload for `path` (read as a stream); raises OpaqueContent for compressed
+        or archived content anywhere in it."""
+        with self.payload(Path(path), str(path), report) as scrubbed:
+            return scrubbed.read()
 
-    @staticmethod
-    def _scrub_pem(data: bytes) -> tuple[bytes, int]:
-        """Whole PEM private key blocks; a block without its END line is redacted to the end."""
-        if b"PRIVATE KEY-----" not in data:
-            return data, 0
-        pieces, last, count = [], 0, 0
-        begin = _PEM_BEGIN.search(data)
-        while begin:
-            end = _PEM_END.search(data, begin.end())
-            stop = end.end() if end else len(data)
-            pieces += [data[last : begin.start()], _MARK]
-            last, count = stop, count + 1
-            begin = _PEM_BEGIN.search(data, stop) if end else None
-        return b"".join([*pieces, data[last:]]), count
 
-    def _scrub_patterns(self, data: bytes) -> tuple[bytes, int]:
-        lowered = data.lower()  # ASCII-only for bytes: offsets stay the same
-        # Every keyword position in one pass, overlapping ones included, without holding the GIL (the
-        # upload threads need it while a big log is scanned).
-        starts = {start for _trigger, start, _end in _TRIGGER_SEARCH.find_matches_as_indexes(lowered, True)}
-        if not starts:
-            return data, 0
-        pieces: list[bytes] = []
-        last = 0
-        no_assign_before = 0  # keywords before this offset sit in a name that is not followed by '='
-        for pos in sorted(starts):
-            if pos < last:
-                continue  # inside a value already redacted
-            value = self._value_at(data, lowered, pos)
-            if value is None and pos >= no_assign_before:
-                value, no_assign_before = self._assignment_at(data, pos)
-            if value is not None:
-                start, end = value
-                pieces += [data[last:start], _MARK]
-                last = end
-        if not pieces:
-            return data, 0
-        return b"".join([*pieces, data[last:]]), len(pieces) // 2
-
-    @staticmethod
-    def _value_at(data: bytes, lowered: bytes, pos: int) -> tuple[int, int] | None:
-        """The span of a bearer token, YAML or JSON credential whose keyword starts at `pos`."""
-        if lowered.startswith(b"bearer", pos):
-            match = _BEARER.match(data, pos)
-            if match and (pos == 0 or not (data[pos - 1 : pos].isalnum() or data[pos - 1] == 0x5F)):
-                return match.span("value")
-            return None
-        head = data[max(0, pos - 16) : pos]
-        match = _JSON.match(data, pos)
-        if match and _JSON_PREFIX.search(head):
-            return match.span("value")
-        match = _YAML.match(data, pos)
-        if match:
-            prefix = _YAML_PREFIX.search(head)
-            if prefix and _blank_line_prefix(data, pos - (len(head) - prefix.start())):
-                start = match.start("value")
-                return start, start + len(match.group("value").rstrip(b" \t"))
-        return None
-
-    @staticmethod
-    def _assignment_at(data: bytes, pos: int) -> tuple[tuple[int, int] | None, int]:
-        """`NAME=value` where NAME holds a secret-looking word at `pos`. Also returns where NAME ends when
-        nothing is redacted, so the other keywords of the same long word are not scanned again."""
-        keyword = _ASSIGN_KEYWORD.match(data, pos)
-        if keyword is not None:
-            end = keyword.end()
-        elif data[pos : pos + 3].lower() == b"key" and _KEY_PREFIX.search(data[max(0, pos - 8) : pos]):
-            end = pos + 3  # api_key, access-key, private_key; "key" alone (SSH_KEY_PATH) is not secret
-        else:
-            return None, 0
-        name_end = _NAME_CHARS.match(data, end).end()  # type: ignore[union-attr]  # matches empty
-        equals = _EQUALS.match(data, name_end)
-        value = _ASSIGN_VALUE.match(data, equals.end()) if equals else None
-        return (value.span("value"), 0) if value else (None, name_end)
+def _chunks(source: bytes | BinaryIO | Path) -> Iterator[bytes]:
+    if isinstance(source, bytes | bytearray | memoryview):
+        view = memoryview(source)
+        for start in range(0, len(view), CHUNK):
+            yield bytes(view[start : start + CHUNK])
+        return
+    if isinstance(source, Path):
+        with source.open("rb") as file:
+            yield from _chunks(file)
+        return
+    while chunk := source.read(CHUNK):
+        yield chunk
