@@ -99,7 +99,7 @@ def _log_file(path_text: str | None) -> Path | None:
     except files.Refused as err:
         raise ConfigError(f"log {path} is {err.problem}", "pass the run's console output (a file) with --log") from err
     except OSError as err:
-        raise ConfigError(f"cannot read log {path}: {err.strerror}", "pass the run's console output with --log") from err
+        raise ConfigError(f"cannot read log {path}: {err.strerror}", "pass a readable file with --log") from err
     return path
 
 
