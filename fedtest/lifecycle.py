@@ -24,6 +24,7 @@ import dataclasses
 import json
 import math
 import os
+import stat
 import subprocess
 import threading
 import time
@@ -48,6 +49,7 @@ from providers import ledger as ledger_mod
 from providers import options as options_mod
 from providers import registry
 from providers.base import Cluster, ClusterSpec, Provider
+from upload import files
 from upload.record import BuildRecord, PublishReport, parse_results
 
 PREFLIGHT = "Setup: pre-flight"
@@ -339,7 +341,8 @@ class Run:
             if self.provider is not None:  # keys and kubeconfigs the harness made: redacted wherever they appear
                 self.record.scrubber.add_secret_folder(self.provider.options.work_dir)
             self.console.flush()
-            log = self.settings.build_log if self.settings.build_log.is_file() else None
+            log_info = files.lstat_path(self.settings.build_log)  # a link is never published (nor followed)
+            log = self.settings.build_log if log_info is not None and stat.S_ISREG(log_info.st_mode) else None
             return self.record.finish(result, metadata=meta, artifacts_dir=self.settings.artifacts, build_log=log,
                                       budget_seconds=self.abort.budget() if self.abort.aborted else None,
                                       stop=self.abort)

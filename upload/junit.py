@@ -184,7 +184,7 @@ def junit_summary(source: Path | files.Planned, max_depth: int = MAX_DEPTH) -> J
                 parser.Parse(chunk, False)
         finally:
             os.close(fd)
-            parser.Parse(b"", True)
+        parser.Parse(b"", True)
     except _TooDeep:
         summary.problem = f"suites nested more than {max_depth} elements deep"
     except expat.ExpatError as err:
