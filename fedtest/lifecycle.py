@@ -291,8 +291,7 @@ class Run:
             try:
                 self.provider.dump_logs(cluster, dest)
             except Exception as err:
-                dest.mkdir(parents=True, exist_ok=True)
-                (dest / "dump-error.txt").write_text(f"{type(err).__name__}: {err}\n", encoding="utf-8")
+                files.write_path(dest / "dump-error.txt", f"{type(err).__name__}: {err}\n".encode())
                 failures.append(cluster.name)
         if failures:
             self.progress.say(f"cluster logs incomplete for {', '.join(failures)} (see dump-error.txt)")
