@@ -126,10 +126,14 @@ class Folder:
         try:
             for i, part in enumerate(parts):
                 where = str(self.path.joinpath(*parts[: i + 1]))
-                if create:
-                    with contextlib.suppress(FileExistsError):
+                try:
+                    child = _open_below(fd, part, DIR_FLAGS, where)
+                except FileNotFoundError:
+                    if not create:
+                        raise
+                    with contextlib.suppress(FileExistsError):  # another writer made it meanwhile
                         os.mkdir(part, 0o755, dir_fd=fd)
-                child = _open_below(fd, part, DIR_FLAGS, where)
+                    child = _open_below(fd, part, DIR_FLAGS, where)
                 os.close(fd)
                 fd = child
         except BaseException:
