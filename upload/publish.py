@@ -200,7 +200,7 @@ def _is_utf8(data: bytes) -> bool:
     return True
 
 
-def exclusions(artifacts_dir: Path, results_job_folder: Path | None, build_log: Path | None) -> list[Path]:
+def exclusions(results_job_folder: Path | None, build_log: Path | None) -> list[Path]:
     """What plan_artifacts skips silently: the build log when it is a regular file, and this job's folder of
     the results tree when the results lie inside the artifacts folder (nothing else under `logs/`)."""
     found = [p for p in (results_job_folder, build_log) if p is not None]

@@ -359,7 +359,7 @@ class BuildRecord:
             ]
         job_folder = self.sink.local_path(self.location.job_prefix)
         log_path = build_log if isinstance(build_log, Path) else None
-        return lint.plan_artifacts(artifacts_dir, publish.exclusions(artifacts_dir, job_folder, log_path))
+        return lint.plan_artifacts(artifacts_dir, publish.exclusions(job_folder, log_path))
 
     def _advance_latest(self) -> None:
         """latest-build.txt last, and never backwards: read, compare and write under the sink's precondition
