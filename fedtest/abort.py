@@ -5,7 +5,9 @@ and calls `on_abort` once; nothing is raised, so the current test ends and teard
 If the tests have not stopped `grace_seconds` later (a test stuck in a wait), or a second signal comes,
 KeyboardInterrupt is raised in the main thread: pytest still runs fixture teardown and sessionfinish.
 `budget()` tells teardown and publishing how long they may take: the reserve after a signal, or what
-is left before the deadline.
+is left before the deadline. `signal_count` and `last_signal_at` let publishing tell a signal that
+arrives while it runs (which may cut it short, by what the reserve cannot fit) from one that came during
+the tests (which cuts nothing).
 
 fedtest.lifecycle installs it before started.json is written and settles it when the tests are over;
 `fedtest publish` installs one of its own, so a signal while uploading still ends in finished.json
@@ -56,10 +58,16 @@ class AbortController:
         self._hard_deadline = math.inf
         self._signals_seen = 0
         self._interrupting = False
+        self.last_signal_at: float | None = None  # clock() when the latest signal came
 
     @property
     def aborted(self) -> bool:
         return self._event.is_set()
+
+    @property
+    def signal_count(self) -> int:
+        """How many SIGTERM/SIGINT came so far: publishing tells a signal during it from one before it."""
+        return self._signals_seen
 
     @property
     def event(self) -> threading.Event:
@@ -93,6 +101,7 @@ class AbortController:
         if self._interrupting and not self._settled.is_set():
             self._interrupting = False
             raise KeyboardInterrupt(f"tests did not stop within {self.grace_seconds}s of the abort")
+        self.last_signal_at = self.clock()
         self._signals_seen += 1
         if self._signals_seen > 1 and not self._settled.is_set():
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fedtest.steps import StepResult
+from upload import files
 from upload.junit import CaseResult, render
-from upload.sinks import LocalSink
 
 FAILED = ("failed", "error")
 
@@ -158,6 +158,5 @@ class CaseBook:
 
 
 def _write(path: Path, data: bytes) -> Path:
-    """Atomically, through the results' own local sink: a reader (or a kill) never sees half a file."""
-    LocalSink(path.parent).replace(path.name, data, "application/xml")
-    return path
+    """Atomically, through upload.files: a reader (or a kill) never sees half a file, no link is written through."""
+    return files.write_path(path, data)

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,8 +20,8 @@ from fedtest.abort import AbortController
 from fedtest.credentials import hand_credentials
 from fedtest.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FedtestError
 from providers import ledger as ledger_mod
-from upload import lint
-from upload.errors import ConfigError, UploadError
+from upload import files, lint
+from upload.errors import ConfigError
 from upload.junit import artifacts_verdict
 from upload.record import BuildRecord, PublishReport, parse_results
 
@@ -95,13 +95,12 @@ def _log_file(path_text: str | None) -> Path | None:
     if path_text is None:
         return None
     path = Path(path_text)
-    if not path.is_file():
-        raise ConfigError(f"log {path} is not a readable file", "pass the run's console output with --log")
     try:
-        with path.open("rb") as handle:
-            handle.read(1)
+        os.close(files.open_path(path))  # the last part is never followed; FIFOs and folders are refused
+    except files.Refused as err:
+        raise ConfigError(f"log {path} is {err.problem}", "pass the run's console output (a file) with --log") from err
     except OSError as err:
-        raise ConfigError(f"cannot read log {path}: {err.strerror}", "fix its permissions") from err
+        raise ConfigError(f"cannot read log {path}: {err.strerror}", "pass a readable file with --log") from err
     return path
 
 
@@ -124,12 +123,11 @@ def _outcome(report: PublishReport, watch: AbortController) -> int:
     if watch.aborted:
         print(f"fedtest: aborted ({watch.reason}) while publishing: finished.json says {report.result}")
         return EXIT_INTERRUPTED
-    if report.upload_failures:
-        raise UploadError(
-            f"{len(report.upload_failures)} objects failed to upload "
-            f"(first: {report.upload_failures[0][0]}); finished.json says {report.result}",
-            "check the bucket and run again with a new --build-id",
-        )
+    if report.upload_failures:  # done, and the verdict failed: exit 1, as for any failed verdict
+        print(f"fedtest: error: {len(report.upload_failures)} objects failed to upload "
+              f"(first: {report.upload_failures[0][0]}); finished.json says {report.result}: check the bucket "
+              "and run again with a new --build-id", file=sys.stderr)
+        return EXIT_FAILED
     if report.findings:
         print(f"fedtest: error: lint found {len(report.findings)} problem(s) (published anyway, result "
               f"{report.result}): {report.findings[0]}", file=sys.stderr)
@@ -138,6 +136,21 @@ def _outcome(report: PublishReport, watch: AbortController) -> int:
 
 
 def _publish(args: argparse.Namespace) -> int:
+    watch = _signals()  # first: a signal while the folder is planned is handled too, never a bare 143
+    try:
+        return _publish_watched(args, watch)
+    finally:
+        watch.uninstall()
+
+
+def _before_claim(watch: AbortController) -> int | None:
+    if not watch.aborted:
+        return None
+    print(f"fedtest: aborted ({watch.reason}) before the build was claimed: nothing was written")
+    return EXIT_INTERRUPTED
+
+
+def _publish_watched(args: argparse.Namespace, watch: AbortController) -> int:
     target = parse_results(args.results, args.job)
     artifacts = _folder(args.artifacts, "artifacts folder")
     log = _log_file(args.log)
@@ -152,40 +165,38 @@ def _publish(args: argparse.Namespace) -> int:
     started = args.started if args.started is not None else int(time.time())
     if started <= 0:
         raise ConfigError(f"--started {started} is not a Unix time", "pass seconds since 1970")
-    watch = _signals()
-    try:
-        record = BuildRecord.open(target, build_id=args.build_id, started_at=started, repo_commit=args.repo_commit,
-                                  sink_deadline=deadline)
-        report = record.finish(result, metadata=metadata, artifacts_dir=artifacts, build_log=log, stop=watch)
-    finally:
-        watch.uninstall()
+    stopped = _before_claim(watch)
+    if stopped is not None:
+        return stopped
+    record = BuildRecord.open(target, build_id=args.build_id, started_at=started, repo_commit=args.repo_commit,
+                              sink_deadline=deadline)
+    report = record.finish(result, metadata=metadata, artifacts_dir=artifacts, build_log=log, stop=watch)
     return _outcome(report, watch)
 
 
 def _abort(args: argparse.Namespace) -> int:
+    watch = _signals()  # first: the build must end ABORTED even when this step is signalled early
+    try:
+        return _abort_watched(args, watch)
+    finally:
+        watch.uninstall()
+
+
+def _abort_watched(args: argparse.Namespace, watch: AbortController) -> int:
     if not args.build_id:
         raise ConfigError("no build id to abort", "pass --build-id N (or set BUILD_NUMBER)")
     artifacts = Path(args.artifacts)
     if not args.job:
         raise ConfigError("no job name for the aborted build", "pass --job NAME (or set JOB_NAME)")
-    log = _log_file(args.log) if args.log else _log_file_if_any(artifacts / "build-log.txt")
-    if log is None or log.stat().st_size == 0:  # the build still gets a log a person can read, saying why
-        folder = artifacts if artifacts.is_dir() else Path(tempfile.mkdtemp(prefix="fedtest-abort-"))
-        log = folder / "build-log.txt"  # the run's own (empty) log file, when it has one
-        log.write_text(f"fedtest abort: the run left no build log in {artifacts} (it was killed before it "
-                       f"wrote a line, or never started); {args.reason}\n", encoding="utf-8")
-    watch = _signals()
-    try:
-        record = BuildRecord.resume(args.results or str(artifacts), job=args.job, build_id=args.build_id,
-                                    sink_deadline=_deadline(args.results_deadline))
-        if record is None:
-            print(f"fedtest: build {args.build_id} already has finished.json: nothing to do")
-            return EXIT_OK
-        hand_credentials(record.scrubber, _ledger_if_any(artifacts))
-        report = record.abort(reason=args.reason, artifacts_dir=artifacts if artifacts.is_dir() else None,
-                              build_log=log, stop=watch)
-    finally:
-        watch.uninstall()
+    log, findings = _abort_log(args, artifacts)
+    record = BuildRecord.resume(args.results or str(artifacts), job=args.job, build_id=args.build_id,
+                                sink_deadline=_deadline(args.results_deadline))
+    if record is None:
+        print(f"fedtest: build {args.build_id} already has finished.json: nothing to do")
+        return EXIT_OK
+    hand_credentials(record.scrubber, _ledger_if_any(artifacts))
+    report = record.abort(reason=args.reason, artifacts_dir=artifacts if artifacts.is_dir() else None,
+                          build_log=log, stop=watch, findings=findings)
     _say_what_is_still_up(artifacts)
     return EXIT_FAILED if report.upload_failures else EXIT_OK
 
@@ -197,8 +208,25 @@ def _ledger_if_any(artifacts: Path) -> ledger_mod.Ledger | None:
         return None
 
 
-def _log_file_if_any(path: Path) -> Path | None:
-    return path if path.is_file() else None
+def _abort_log(args: argparse.Namespace, artifacts: Path) -> tuple[Path | bytes, list[lint.Finding]]:
+    """The log to publish: --log, else the run's build-log.txt when it is a regular file with content, else a
+    few lines made here saying why (never written to disk: nothing is left behind, nothing written through a
+    link). A build-log.txt that is a link is not followed: a finding, and the made-up log says so."""
+    if args.log:
+        return _log_file(args.log), []
+    default = artifacts / "build-log.txt"
+    info = files.lstat_path(default)
+    if info is not None and stat.S_ISREG(info.st_mode) and info.st_size > 0:
+        return default, []
+    findings = []
+    why = "it was killed before it wrote a line, or never started"
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        what = files.kind_of(info.st_mode)
+        findings.append(lint.Finding("artifacts/build-log.txt", f"{what}, not a regular file: not followed, "
+                                                                "not uploaded"))
+        why = f"its build-log.txt is {what}, not followed"
+    text = f"fedtest abort: the run left no build log in {artifacts} ({why}); {args.reason}\n"
+    return text.encode("utf-8"), findings
 
 
 def _say_what_is_still_up(artifacts: Path) -> None:

@@ -5,16 +5,36 @@ pytest's terminal reporter writes to one file object; wrapping it in a tee copie
 controller's console, which already carries what the workers report. Every complete line is
 flushed to both at once: under Jenkins stdout is a pipe, and a run killed with SIGKILL still
 leaves the log up to its last line for `fedtest abort` to publish.
+
+The log is written first and the terminal second, and a terminal that goes away (Jenkins' abort kills
+tox, which held the other end of the pipe: EPIPE) is replaced by /dev/null on the same descriptor: the
+run keeps writing its log and finishes its record, and nothing later dies on a broken pipe (not pytest's
+reporter, not the interpreter's last flush). The log file is created fresh through upload.files: a
+build-log.txt that is a link is removed, never written through.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 from pathlib import Path
 from typing import IO, Any
 
+from upload import files
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def _silence(stream: IO[str]) -> None:
+    """Point the stream's descriptor at /dev/null: every later write to it (anyone's) succeeds, unseen."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        null = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+        try:
+            os.dup2(null, stream.fileno())
+        finally:
+            os.close(null)
 
 
 class Tee:
@@ -23,25 +43,35 @@ class Tee:
     def __init__(self, primary: IO[str], log: IO[str]) -> None:
         self.primary = primary
         self.log = log
+        self.terminal_gone = False
         self._lock = threading.Lock()
 
     def write(self, text: str) -> int:
-        written = self.primary.write(text)
         line_done = "\n" in text
-        if line_done:
-            self.primary.flush()
         with self._lock:
             if not self.log.closed:
                 self.log.write(_ANSI.sub("", text))
                 if line_done:
                     self.log.flush()
-        return written
+        self._to_terminal(lambda: self.primary.write(text), line_done)
+        return len(text)
 
     def flush(self) -> None:
-        self.primary.flush()
         with self._lock:
             if not self.log.closed:
                 self.log.flush()
+        self._to_terminal(lambda: None, True)
+
+    def _to_terminal(self, write: Any, flush: bool) -> None:
+        if self.terminal_gone:
+            return
+        try:
+            write()
+            if flush:
+                self.primary.flush()
+        except (OSError, ValueError):  # EPIPE, EIO, a closed stream: the terminal is gone, the run goes on
+            self.terminal_gone = True
+            _silence(self.primary)
 
     def __getattr__(self, name: str) -> Any:  # isatty, encoding, fileno ... of the terminal
         return getattr(self.primary, name)
@@ -57,8 +87,8 @@ class ConsoleLog:
         self._file: IO[str] | None = None
 
     def start(self, terminal_writer: Any) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115 - lives until stop()
+        # A fresh file, created without following links (a build-log.txt link is replaced, not written through).
+        self._file = os.fdopen(files.open_log(self.path), "w", encoding="utf-8", errors="replace")
         if terminal_writer is None:
             return
         self._writer = terminal_writer

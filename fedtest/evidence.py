@@ -22,6 +22,7 @@ from kubernetes import client
 from e2e.framework import diagnostics
 from e2e.framework.fanout import fan_out
 from fedtest.settings import Settings
+from upload import files
 
 INDEX = "index.txt"
 
@@ -76,10 +77,7 @@ def capture(item: pytest.Item, when: str, message: str, artifacts: Path, cap_byt
              for t in targets]
     heading = f"{item.nodeid}" + (f" (attempt {attempt})" if attempt > 1 else "")
     text = index_text(heading, when, message, dumps, budget, dest, time.monotonic() - start)
-    dest.mkdir(parents=True, exist_ok=True)
-    index = dest / INDEX
-    index.write_text(text, encoding="utf-8")
-    return index
+    return files.write_path(dest / INDEX, text.encode("utf-8"))  # never through a link
 
 
 def capture_into(report: pytest.TestReport, item: pytest.Item, message: str, settings: Settings) -> None:

@@ -25,6 +25,7 @@ import dataclasses
 import json
 import math
 import os
+import stat
 import subprocess
 import threading
 import time
@@ -51,6 +52,7 @@ from providers import ledger as ledger_mod
 from providers import options as options_mod
 from providers import registry
 from providers.base import Cluster, ClusterSpec, Provider
+from upload import files
 from upload.record import BuildRecord, PublishReport, parse_results
 
 PREFLIGHT = "Setup: pre-flight"
@@ -301,8 +303,7 @@ class Run:
             try:
                 self.provider.dump_logs(cluster, dest)
             except Exception as err:
-                dest.mkdir(parents=True, exist_ok=True)
-                (dest / "dump-error.txt").write_text(f"{type(err).__name__}: {err}\n", encoding="utf-8")
+                files.write_path(dest / "dump-error.txt", f"{type(err).__name__}: {err}\n".encode())
                 failures.append(cluster.name)
         if failures:
             self.progress.say(f"cluster logs incomplete for {', '.join(failures)} (see dump-error.txt)")
@@ -356,7 +357,8 @@ class Run:
                 self.progress.say(f"{count} files an earlier run left in {self.settings.artifacts} are not "
                                   "published with this build (they stay there)")
             self.console.flush()
-            log = self.settings.build_log if self.settings.build_log.is_file() else None
+            log_info = files.lstat_path(self.settings.build_log)  # a link is never published (nor followed)
+            log = self.settings.build_log if log_info is not None and stat.S_ISREG(log_info.st_mode) else None
             return self.record.finish(result, metadata=meta, artifacts_dir=self.settings.artifacts, build_log=log,
                                       budget_seconds=self.abort.budget() if self.abort.aborted else None,
                                       stop=self.abort, exclude=earlier)

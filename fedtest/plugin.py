@@ -28,6 +28,7 @@ from fedtest.abort import AbortController
 from fedtest.cases import Phase
 from fedtest.lifecycle import ABORT_MARKER, ClusterSet, Run
 from providers.base import Cluster
+from upload import files
 
 RUN_KEY = pytest.StashKey[Run]()
 VIEW_KEY = pytest.StashKey[ClusterSet]()
@@ -102,7 +103,7 @@ def _stop(session: pytest.Session, reason: str) -> None:
     dsession = session.config.pluginmanager.get_plugin("dsession")  # pytest-xdist's controller
     if dsession is not None:
         dsession.shouldstop = session.shouldstop
-        (session.config.stash[VIEW_KEY].settings.artifacts / ABORT_MARKER).write_text(reason)
+        files.write_path(session.config.stash[VIEW_KEY].settings.artifacts / ABORT_MARKER, reason.encode())
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -128,7 +129,10 @@ def _abort_reason(config: pytest.Config) -> str | None:
         if watch is not None and watch.aborted:
             return watch.reason or "aborted"
     marker = config.stash[VIEW_KEY].settings.artifacts / ABORT_MARKER
-    return marker.read_text().strip() or "aborted" if marker.exists() else None
+    try:
+        return files.read_path(marker, limit=4096).decode("utf-8", "replace").strip() or "aborted"
+    except OSError:  # none (or a link, never followed)
+        return None
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -8,14 +8,13 @@ The junit-xml library renders the suite; it has no per-case properties, so those
 rendered tree with xml.etree. Written atomically, so a crash never leaves half a file.
 
 Reading a JUnit for its verdict streams it through expat with element handlers only: no tree and no text
-is kept, so a 200 MB file (or one 150 MB <system-out>) costs a few MB, and nesting deeper than
-MAX_DEPTH stops the parse with a problem instead of a RecursionError.
+is kept, so a 200 MB file (or one 150 MB <system-out>) costs a few MB, and suites nested deeper than
+MAX_DEPTH stop the parse with a problem (the finding lint reports) instead of a RecursionError.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from xml.parsers import expat
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from upload import lint
+from upload import files, lint
 from upload.errors import ConfigError
 from upload.layout import MAX_JUNIT_DEPTH as MAX_DEPTH
 
@@ -119,14 +118,7 @@ def render(suite_name: str, cases: Iterable[CaseResult]) -> bytes:
 
 def write_junit(path: Path, suite_name: str, cases: Iterable[CaseResult]) -> Path:
     """Write the suite to `path` (e.g. <artifacts>/junit_01.xml) atomically; returns the path."""
-    path = Path(path)
-    data = render(suite_name, cases)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "wb") as out:
-        out.write(data)
-    os.replace(tmp, path)
-    return path
+    return files.write_path(Path(path), render(suite_name, cases))
 
 
 @dataclass
@@ -147,21 +139,23 @@ class _TooDeep(Exception):
     pass
 
 
-def junit_summary(path: Path, max_depth: int = MAX_DEPTH) -> JunitSummary:
+def junit_summary(source: Path | files.Planned, max_depth: int = MAX_DEPTH) -> JunitSummary:
     """Count cases and failures of one JUnit file in bounded memory (streamed; only the names of rerun
     attempts are kept). A failed attempt (a case with an `attempt` property) whose test passed in another
-    attempt is flaky, as TestGrid shows it ("1/2 runs passed"), not a failure."""
+    attempt is flaky, as TestGrid shows it ("1/2 runs passed"), not a failure. Depth is counted as lint
+    counts it, along the chain of suites: markup inside a case (deep HTML in <system-out>) is not a suite
+    and fails nothing, so the verdict and `fedtest lint` agree."""
     summary = JunitSummary()
-    depth = 0
+    chain: list[bool] = []  # per open element: is it the root or a suite under the root's chain of suites
     case: dict[str, Any] = {}
     failed_attempts: set[str] = set()
     passed_attempts: set[str] = set()
 
     def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal depth
-        depth += 1
-        if depth > max_depth:
+        walked = not chain or (chain[-1] and tag == "testsuite")
+        if walked and len(chain) >= max_depth:
             raise _TooDeep
+        chain.append(walked)
         if tag == "testcase":
             summary.cases += 1
             case.update(name=attrs.get("name", ""), failed=False, attempt=False)
@@ -171,8 +165,7 @@ def junit_summary(path: Path, max_depth: int = MAX_DEPTH) -> JunitSummary:
             case["attempt"] = True
 
     def end(tag: str) -> None:
-        nonlocal depth
-        depth -= 1
+        chain.pop()
         if tag != "testcase" or not case:
             return
         if not case["attempt"]:
@@ -185,12 +178,15 @@ def junit_summary(path: Path, max_depth: int = MAX_DEPTH) -> JunitSummary:
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     try:
-        with Path(path).open("rb") as source:
-            while chunk := source.read(READ_CHUNK):
+        fd = source.open() if isinstance(source, files.Planned) else files.open_path(source)
+        try:
+            while chunk := os.read(fd, READ_CHUNK):
                 parser.Parse(chunk, False)
-            parser.Parse(b"", True)
+        finally:
+            os.close(fd)
+        parser.Parse(b"", True)
     except _TooDeep:
-        summary.problem = f"nested more than {max_depth} elements deep"
+        summary.problem = f"suites nested more than {max_depth} elements deep"
     except expat.ExpatError as err:
         summary.problem = f"does not parse as XML ({expat.ErrorString(err.code)}: line {err.lineno})"
     except OSError as err:
@@ -202,8 +198,8 @@ def junit_summary(path: Path, max_depth: int = MAX_DEPTH) -> JunitSummary:
 def artifacts_verdict(artifacts_dir: Path) -> str:
     """FAILURE when any junit*.xml the upload would publish has a failed or errored case, or cannot be
     read to the end; else SUCCESS. Files the upload refuses (links out of the folder...) do not count."""
-    files, _findings = lint.plan_artifacts(Path(artifacts_dir))
-    for relative, path in files:
-        if lint.is_junit_name(relative.rsplit("/", 1)[-1]) and junit_summary(path).verdict == "FAILURE":
+    planned, _findings = lint.plan_artifacts(Path(artifacts_dir))
+    for relative, source in planned:
+        if lint.is_junit_name(relative.rsplit("/", 1)[-1]) and junit_summary(source).verdict == "FAILURE":
             return "FAILURE"
     return "SUCCESS"

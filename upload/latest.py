@@ -14,7 +14,7 @@ from typing import Protocol
 
 from upload import layout, names
 from upload.errors import ConfigError, SinkError
-from upload.sinks import GCSSink, Sink
+from upload.sinks import GCSSink, LocalSink, Sink
 
 MAX_LATEST_BYTES = 64
 _ID = re.compile(rb"[1-9][0-9]*")
@@ -47,17 +47,14 @@ def reset_command(target: ResultsPlace) -> str:
 def read_head(sink: Sink, key: str, limit: int) -> bytes | None:
     """The first `limit` bytes of an object; None when it does not exist. Raises IsADirectoryError for a
     folder in its place, SinkError when the target cannot be read."""
-    local = sink.local_path(key)
-    if local is not None:
+    if isinstance(sink, LocalSink):
+        local = sink.local_path(key)
         try:
-            with local.open("rb") as source:
-                return source.read(limit)
-        except FileNotFoundError:
-            return None
-        except IsADirectoryError:
+            return sink.read_bytes(key, limit)
+        except SinkError:
+            if local is not None and local.is_dir() and not local.is_symlink():
+                raise IsADirectoryError(21, "is a folder", str(local)) from None
             raise
-        except OSError as err:
-            raise SinkError(f"cannot read {local}: {err.strerror or err}", "check the folder") from err
     if isinstance(sink, GCSSink):
         from google.api_core import exceptions as api
         from google.auth import exceptions as auth

@@ -38,7 +38,7 @@ RESET_COMMAND = "fedtest reset-latest --results <results> --job <job>"
 
 def check_job_name(job: str) -> str:
     """Job names become one path segment that TestGrid, Deck and Kettle take as the job's name."""
-    if not JOB_NAME_RE.match(job or ""):
+    if not JOB_NAME_RE.fullmatch(job or ""):  # match() would let a trailing newline through ($)
         raise ConfigError(
             f"bad job name {job!r}",
             "use letters, digits, '.', '_' or '-' (no '/' or spaces), starting with a letter or digit",

@@ -16,12 +16,13 @@ import io
 import json
 import os
 import re
+import stat
 import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from upload import layout, names, scrub
+from upload import files, layout, names, scrub
 
 MAX_JUNIT_BYTES = 100 * 1024 * 1024
 SNIFF_XML_BYTES = 10 * 1024 * 1024
@@ -181,24 +182,24 @@ def lint_junit(where: str, data: bytes) -> tuple[list[Finding], list[str]]:
     return findings, scan.names
 
 
-def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool = True) -> list[Finding]:
-    """Lint the files of an artifacts folder, given as (path relative to artifacts/, local path)."""
+def lint_artifact_files(files_: Iterable[tuple[str, files.Planned]], require_junit: bool = True) -> list[Finding]:
+    """Lint the files of an artifacts folder, given as plan_artifacts gives them (object name, planned file)."""
     findings: list[Finding] = []
     owners: dict[str, str] = {}
-    files = list(files)
-    if require_junit and not any(is_junit_name(rel.rsplit("/", 1)[-1]) for rel, _ in files):
+    planned = list(files_)
+    if require_junit and not any(is_junit_name(rel.rsplit("/", 1)[-1]) for rel, _ in planned):
         findings.append(Finding("artifacts/", "no junit*.xml file: TestGrid will show no test rows"))
-    for relative, path in files:
+    for relative, source in planned:
         where = f"artifacts/{relative}"
         base = relative.rsplit("/", 1)[-1]
         if not base.lower().endswith(".xml"):
             continue
+        size = source.size
+        junit = is_junit_name(base)
+        if not junit and size > SNIFF_XML_BYTES:
+            continue
         try:
-            size = path.stat().st_size
-            junit = is_junit_name(base)
-            if not junit and size > SNIFF_XML_BYTES:
-                continue
-            data = path.read_bytes() if size < MAX_JUNIT_BYTES else b""
+            data = source.read() if size < MAX_JUNIT_BYTES else b""
         except OSError as err:
             findings.append(Finding(where, f"cannot read: {err.strerror or err}"))
             continue
@@ -216,9 +217,9 @@ def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool =
         if size >= MAX_JUNIT_BYTES:
             findings.append(Finding(where, f"{size} bytes: TestGrid rejects JUnit files of 100 MB or more"))
             continue
-        file_findings, names = lint_junit(where, data)
+        file_findings, names_ = lint_junit(where, data)
         findings += file_findings
-        for name in names:
+        for name in names_:
             if name in owners:
                 other = owners[name]
                 same = "twice in this file" if other == where else f"also in {other}"
@@ -232,67 +233,76 @@ def lint_artifact_files(files: Iterable[tuple[str, Path]], require_junit: bool =
 
 def plan_artifacts(
     artifacts_dir: Path, exclude: Iterable[Path] = ()
-) -> tuple[list[tuple[str, Path]], list[Finding]]:
+) -> tuple[list[tuple[str, files.Planned]], list[Finding]]:
     """What an upload of artifacts_dir publishes, decided once (before the build is claimed, if wanted):
-    (object name relative to artifacts/, file to read) sorted, and a finding for every file left out.
+    (object name relative to artifacts/, the planned file) sorted, and a finding for every file left out.
 
-    Nothing outside the folder is ever read: a symlink leading out of it is not followed. A symlink to a
-    file inside is followed once (its content is uploaded under the link's name); a symlink to a folder
-    is not followed (its files are uploaded under their own names). Broken links, FIFOs, sockets and
-    devices are left out (reading a FIFO would block the job), and so are compressed files (gzip, zip,
-    xz...: the scrubber cannot see inside them). Names follow upload.names. Files and
-    folders under `exclude` are skipped silently (the build log, a results folder inside artifacts).
+    The folder is walked through upload.files: no link below it is ever followed (a symlink to a file or
+    a folder, inside the folder or out, is a finding and not uploaded), FIFOs, sockets and devices are left
+    out (reading a FIFO would block the job), and so are compressed files (gzip, zip, xz...: the scrubber
+    cannot see inside them). Names follow upload.names. Regular files and folders given in `exclude` (the
+    build log, the results folder of this build's job when it lies inside) are skipped silently: they are
+    recognised by what they are (device and inode), not by name, so nothing else under that name is lost.
     """
     root = Path(artifacts_dir)
-    real_root = root.resolve()
-    skip = [Path(p).resolve() for p in exclude]
-    files: list[tuple[str, Path]] = []
+    skip = set()
+    for path in exclude:
+        info = files.lstat_path(path)
+        if info is not None and (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+            skip.add((info.st_dev, info.st_ino))
+    planned: list[tuple[str, files.Planned]] = []
     findings: list[Finding] = []
-    pending: list[tuple[Path, tuple[str, ...]]] = [(root, ())]
-    while pending:
-        folder, parts = pending.pop()
-        try:
-            with os.scandir(folder) as entries:
-                listing = sorted(entries, key=lambda e: e.name)
-        except OSError as err:
-            findings.append(Finding(f"artifacts/{names.printable(parts)}", f"cannot read: {err.strerror or err}"))
-            continue
-        for entry in listing:
-            relative = (*parts, entry.name)
+    try:
+        top = files.Folder.open(root)
+    except OSError as err:
+        return [], [Finding("artifacts/", f"cannot read: {err.strerror or err}")]
+    with top:
+        skipped: list[tuple[str, ...]] = []
+        for relative, info, folder in top.walk():
             where = f"artifacts/{names.printable(relative)}"
-            real = real_root.joinpath(*relative)
-            if entry.is_symlink():
-                real = Path(entry.path).resolve()
-                problem = _link_problem(real, real_root)
-                if problem:
-                    findings.append(Finding(where, problem))
-                    continue
-            elif entry.is_dir(follow_symlinks=False):
-                if real not in skip:
-                    pending.append((Path(entry.path), relative))
+            if isinstance(info, OSError):
+                problem = info.problem if isinstance(info, files.Refused) else (info.strerror or str(info))
+                findings.append(Finding(where, f"cannot read: {problem}"))
                 continue
-            elif not entry.is_file(follow_symlinks=False):
-                findings.append(Finding(where, "not a regular file (FIFO, socket or device): not uploaded"))
+            if any(relative[: len(s)] == s for s in skipped):
                 continue
-            if any(real == s or real.is_relative_to(s) for s in skip):
+            if (info.st_dev, info.st_ino) in skip and not stat.S_ISLNK(info.st_mode):
+                skipped.append(relative)
+                continue
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            if stat.S_ISLNK(info.st_mode):
+                findings.append(Finding(where, f"symlink to {_link_text(folder, relative[-1])}: not followed, "
+                                               "not uploaded"))
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                findings.append(Finding(where, f"{files.kind_of(info.st_mode)}, not a regular file: not uploaded"))
                 continue
             name, problem = names.artifact_name(relative)
             if name is None:
                 findings.append(Finding(where, f"{problem}: not uploaded; rename it"))
                 continue
-            problem = _opaque_problem(real)
+            source = files.Planned(root, relative, files.Identity.of(info))
+            problem = _opaque_problem(source)
             if problem:
                 findings.append(Finding(where, problem))
                 continue
-            files.append((name, real))
-    return sorted(files), findings
+            planned.append((name, source))
+    return sorted(planned, key=lambda item: item[0]), findings
 
 
-def _opaque_problem(path: Path) -> str | None:
+def _link_text(folder: files.Folder | None, name: str) -> str:
+    """Where a link points, for the finding (read with readlink, never followed)."""
+    try:
+        return names.printable(os.readlink(name, dir_fd=folder.fd)) if folder is not None else "?"
+    except OSError:
+        return "?"
+
+
+def _opaque_problem(source: files.Planned) -> str | None:
     """Compressed files are not uploaded: the scrubber cannot see the secrets they may hold."""
     try:
-        with path.open("rb") as source:
-            kind = scrub.opaque_format(source.read(8))
+        kind = scrub.opaque_format(source.read(8))
     except OSError as err:
         return f"cannot read: {err.strerror or err}"
     if kind is None:
@@ -300,19 +310,7 @@ def _opaque_problem(path: Path) -> str | None:
     return f"{kind}-compressed, so secrets in it cannot be scrubbed: not uploaded; put it in uncompressed"
 
 
-def _link_problem(target: Path, real_root: Path) -> str | None:
-    if not target.is_relative_to(real_root):
-        return f"symlink to {names.printable(str(target))}, outside the artifacts folder: not followed, not uploaded"
-    if target.is_dir():
-        return "symlink to a folder: not followed (the folder's files are uploaded under their own names)"
-    if not target.exists():
-        return "broken symlink: not uploaded"
-    if not target.is_file():
-        return "symlink to something that is not a regular file: not uploaded"
-    return None
-
-
-def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, Path]]:
+def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> list[tuple[str, files.Planned]]:
     """(object name relative to artifacts/, path) for every file plan_artifacts publishes, sorted.
 
     A folder that cannot be read raises OSError, or becomes a finding when `errors` is given (with every
@@ -330,7 +328,7 @@ def artifact_files(artifacts_dir: Path, errors: list[Finding] | None = None) -> 
 
 def _document(where: str, path: Path) -> tuple[object, list[Finding]]:
     try:
-        raw = path.read_bytes()
+        raw = files.read_path(path)
     except OSError as err:
         return None, [Finding(where, f"cannot read: {err.strerror or err}")]
     if not raw.strip():

@@ -5,8 +5,9 @@ simplest one that is injective: a file whose relative path is clean is uploaded 
 (folders joined by '/'); any other file is refused with a finding and not uploaded. Clean means every
 part is UTF-8, is not '.' or '..', holds no backslash (read as a folder separator by some readers: `a\\b.txt`
 would take `a/b.txt`'s object) and no control or line-break character (CR, LF, NUL...), the whole path
-fits in GCS's 1,024-byte object names under `logs/<job>/<build>/artifacts/`, and it is not the name
-fedtest keeps for its own lint report. Identity on clean names cannot collide, so no real file is lost.
+fits in GCS's 1,024-byte object names under `logs/<job>/<build>/artifacts/`, and it does not start with
+the name fedtest keeps for its own lint report (a file or a folder by that name). Identity on clean
+names cannot collide, so no real file is lost.
 """
 
 from __future__ import annotations
@@ -57,6 +58,6 @@ def artifact_name(parts: Sequence[str], reserved: Sequence[str] = RESERVED) -> t
     name = "/".join(parts)
     if len(name.encode("utf-8")) > MAX_RELATIVE_BYTES:
         return None, f"its path is over {MAX_RELATIVE_BYTES} bytes (GCS names stop at 1,024)"
-    if name in reserved:
-        return None, "the name is kept for fedtest's lint report"
+    if parts[0] in reserved:  # a folder by that name would take the report's place just the same
+        return None, f"{parts[0]!r} at the top is kept for fedtest's lint report"
     return name, None

@@ -21,29 +21,21 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 from fedtest.errors import one_line
-from upload import layout, lint
-from upload.errors import ConfigError, DuplicateBuild, SinkError
-from upload.latest import LatestBuildUnusable, read_latest, reset_command
-from upload.scrub import SECRET_NAME_RE, OpaqueContent, Scrubber, ScrubReport
+from upload import layout, lint, publish, sealed
+from upload.errors import ConfigError, DuplicateBuild
+from upload.latest import latest_problem, read_latest, reset_command
+from upload.publish import Stop
+from upload.scrub import SECRET_NAME_RE, Scrubber, ScrubReport
 from upload.sinks import NO_CACHE, GCSSink, LocalSink, ObjectExists, Sink
 
 LINT_REPORT = "fedtest-lint.txt"
-
-
-class Stop(Protocol):
-    """What finish() watches to stop publishing early (fedtest.abort.AbortController fits)."""
-
-    @property
-    def aborted(self) -> bool: ...
-
-    reason: str | None
+__all__ = ["LINT_REPORT", "BuildRecord", "PublishReport", "ResultsTarget", "Stop", "parse_results"]
 
 
 @dataclass(frozen=True)
@@ -109,23 +101,12 @@ class PublishReport:
     scrub: ScrubReport = field(default_factory=ScrubReport)
     uploaded: int = 0
     already_present: int = 0
+    not_uploaded: int = 0  # dropped when a signal's reserve ran out while publishing
     seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
         return self.result == "SUCCESS"
-
-
-def _size(item: tuple[str, Path | bytes, str]) -> int:
-    data = item[1]
-    try:
-        return data.stat().st_size if isinstance(data, Path) else len(data)
-    except OSError:
-        return 0  # unreadable: its upload reports the error
-
-
-def _json_bytes(doc: Mapping) -> bytes:
-    return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode("utf-8")
 
 
 class BuildRecord:
@@ -190,15 +171,16 @@ class BuildRecord:
         url = f"{target.url}/{build}"
         recovery = reset_command(target)
         layout.check_newer_than_latest(build, read_latest(sink, location.latest_build, recovery), recovery)
+        scrubber = Scrubber(env)
         try:
-            sink.create(location.started, _json_bytes(started), "application/json")
+            sink.create(location.started, sealed.scrub_json(scrubber, started), "application/json")
         except ObjectExists as err:
             raise DuplicateBuild(
                 f"build {build} of job {location.job} already exists at {url}",
                 "use a new --build-id; builds are write-once",
             ) from err
         log(f"fedtest: results: {url}")
-        return cls(sink, location, started, url, Scrubber(env), log)
+        return cls(sink, location, started, url, scrubber, log)
 
     @classmethod
     def resume(
@@ -229,13 +211,14 @@ class BuildRecord:
             started = json.loads(text) if text is not None else None
         except ValueError:
             started = None
+        scrubber = Scrubber(env)
         if not isinstance(started, dict) or not isinstance(started.get("timestamp"), int):
             started = layout.started_document(int(time.time()), node=env.get("NODE_NAME") or socket.gethostname())
             try:
-                sink.create(location.started, _json_bytes(started), "application/json")
+                sink.create(location.started, sealed.scrub_json(scrubber, started), "application/json")
             except ObjectExists:
                 started = json.loads(sink.read_text(location.started) or "{}")
-        record = cls(sink, location, started, url, Scrubber(env), log)
+        record = cls(sink, location, started, url, scrubber, log)
         record.resuming = True
         return record
 
@@ -245,17 +228,20 @@ class BuildRecord:
         *,
         metadata: Mapping[str, str] | None = None,
         artifacts_dir: Path | None = None,
-        build_log: Path | None = None,
+        build_log: Path | bytes | None = None,
         budget_seconds: float | None = None,
         stop: Stop | None = None,
+        findings: list[lint.Finding] | None = None,
         exclude: Sequence[Path] = (),
     ) -> PublishReport:
         """Lint, scrub and upload; then finished.json; then latest-build.txt. Returns the report.
-        Files and folders under `exclude` (inside artifacts_dir) are not this build's: not uploaded.
 
         finished.json is written on every path that can still write: an unexpected error while
-        uploading becomes `publish-error` in its metadata and a FAILURE, and `stop` (SIGTERM or SIGINT
-        during publishing) cancels the uploads not yet started and finishes the build as ABORTED.
+        uploading becomes `publish-error` in its metadata and a FAILURE. `stop` (fedtest.abort's
+        controller) is watched: a signal that arrives while publishing drops the uploads its reserve cannot
+        fit and finishes the build as ABORTED; one that came before (during the tests) drops nothing.
+        `build_log` is a file (its last part never followed) or bytes; `findings` are the caller's own.
+        Files and folders under `exclude` (inside artifacts_dir) are not this build's: not uploaded.
         """
         if result not in layout.RESULTS:
             raise ConfigError(
@@ -268,29 +254,32 @@ class BuildRecord:
                 )
             self.closed = True
         began = time.monotonic()
+        interruption = publish.Interruption(stop)
         if budget_seconds is not None:
             self.sink.set_budget(budget_seconds)
-        report = PublishReport(url=self.url, result=result)
+        report = PublishReport(url=self.url, result=result, findings=list(findings or []))
         # --metadata api-token=... is a secret like a *TOKEN* environment variable: redacted everywhere.
         self.scrubber.add_values(str(v) for k, v in (metadata or {}).items() if SECRET_NAME_RE.search(str(k)))
         meta = {}
-        for key, value in (metadata or {}).items():  # --metadata values are public too: scrub them
-            meta[key], found = self.scrubber.scrub_text(str(value))
-            report.scrub.redacted += found
+        for key, value in (metadata or {}).items():  # keys and values are public too: scrubbed, counted
+            clean_key, found_key = self.scrubber.scrub_text(str(key))
+            meta[clean_key], found = self.scrubber.scrub_text(str(value))
+            report.scrub.redacted += found_key + found
         try:
-            self._publish(report, artifacts_dir, build_log, stop, exclude)
+            self._publish(report, artifacts_dir, build_log, stop, interruption, exclude)
         except Exception as err:  # never a build without finished.json
             meta["publish-error"] = one_line(err)
             self.log(f"fedtest: error: publishing stopped: {meta['publish-error']}")
         verdict = result
-        if stop is not None and stop.aborted and result != "ABORTED":
+        if interruption.arrived and result != "ABORTED":
             verdict = "ABORTED"
-            meta.setdefault("abort-reason", f"{stop.reason or 'signal'} while publishing")
+            meta.setdefault("abort-reason", f"{getattr(stop, 'reason', None) or 'signal'} while publishing")
         if verdict == "SUCCESS" and (report.findings or report.upload_failures or "publish-error" in meta):
             verdict = "FAILURE"
         failure = [k for k in meta.get("failure", "").split(",") if k]
         failure += [kind for kind, hit in (("lint", report.findings), ("upload", report.upload_failures),
-                                           ("publish", "publish-error" in meta)) if hit and kind not in failure]
+                                           ("publish", "publish-error" in meta), ("aborted", verdict == "ABORTED"))
+                    if hit and kind not in failure]
         if failure:
             meta["failure"] = ",".join(failure)
         meta["redacted-values"] = str(report.scrub.redacted)
@@ -298,12 +287,16 @@ class BuildRecord:
             meta["lint-findings"] = str(len(report.findings))
         if report.upload_failures:
             meta["upload-failures"] = str(len(report.upload_failures))
+        if report.not_uploaded:
+            meta["not-uploaded"] = str(report.not_uploaded)
         if report.already_present:
             meta["already-present"] = str(report.already_present)
         meta["upload-seconds"] = f"{time.monotonic() - began:.1f}"
         finished = layout.finished_document(max(int(time.time()), self.started_at), verdict, meta)
+        document = sealed.scrub_json(self.scrubber, finished)  # keys and values, like every other byte
+        report.scrub.redacted += document.redacted
         try:
-            self.sink.create(self.location.finished, _json_bytes(finished), "application/json")
+            self.sink.create(self.location.finished, document, "application/json")
         except ObjectExists as err:
             raise DuplicateBuild(
                 f"{self.url} was finished by another run", "use a new --build-id; builds are write-once"
@@ -315,57 +308,51 @@ class BuildRecord:
         self.log(f"fedtest: published {report.uploaded} objects, result {verdict}: {self.url}")
         return report
 
-    def _publish(
-        self, report: PublishReport, artifacts_dir: Path | None, build_log: Path | None, stop: Stop | None,
-        exclude: Sequence[Path] = (),
-    ) -> None:
-        """Artifacts and the log in parallel, largest first, with lint alongside; stops early on `stop`."""
-        files, report.findings = self._artifact_files(artifacts_dir, build_log, exclude)
-        uploads: list[tuple[str, Path | bytes, str]] = [
-            (self.location.artifact(rel), path, layout.content_type(rel)) for rel, path in files
+    def _publish(self, report: PublishReport, artifacts_dir: Path | None, build_log: Path | bytes | None,
+                 stop: Stop | None, interruption: publish.Interruption, exclude: Sequence[Path] = ()) -> None:
+        """Artifacts and the log in parallel, largest first, with lint alongside."""
+        files, found = self._artifact_files(artifacts_dir, build_log, exclude)
+        report.findings += found
+        items: list[publish.Item] = [
+            (self.location.artifact(rel), source, layout.content_type(rel)) for rel, source in files
         ]
-        if build_log is not None:
-            uploads.append((self.location.build_log, build_log, "text/plain"))
-        uploads.sort(key=_size, reverse=True)  # largest first: no big file left alone at the end
-        uploader = _Uploader(self, report)
-        pool = ThreadPoolExecutor(max_workers=max(1, self.sink.workers))
-        try:
-            futures = [pool.submit(uploader.one, item) for item in uploads]
-            # Lint while the uploads run: it only decides the verdict and adds a report artifact.
+        if isinstance(build_log, bytes):
+            items.append((self.location.build_log, publish.LogSource(data=build_log), "text/plain"))
+        elif build_log is not None:
+            items.append((self.location.build_log, publish.LogSource(path=Path(build_log)), "text/plain"))
+        uploader = publish.Uploader(self.sink, self.scrubber, self.location.build_log, self.resuming, self.log)
+
+        def lint_report() -> list[publish.Item]:
+            """Lint while the uploads run: it decides the verdict and adds a report artifact, scrubbed."""
             try:
                 report.findings += lint.lint_artifact_files(files) + lint.lint_documents(self.started, None)
             except Exception as err:  # lint is a verdict, not a reason to lose the build
                 report.findings.append(lint.Finding("(lint)", f"lint stopped: {one_line(err)}"))
-            if report.findings:
-                text = "".join(f"{f}\n" for f in report.findings).encode()
-                futures.append(
-                    pool.submit(uploader.one, (self.location.artifact(LINT_REPORT), text, "text/plain"))
-                )
-                self.log(f"fedtest: lint: {len(report.findings)} problems (see artifacts/{LINT_REPORT})")
-            pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=0.2)
-                for future in done:
-                    future.result()
-                if stop is not None and stop.aborted:
-                    for future in pending:
-                        future.cancel()
-                    skipped = sum(1 for f in pending if f.cancelled())
-                    if skipped:
-                        self.log(f"fedtest: aborted while publishing: {skipped} objects not uploaded")
-                    pending = {f for f in pending if not f.cancelled()}
+            if not report.findings:
+                return []
+            text = "".join(f"{f}\n" for f in report.findings)
+            self.log(f"fedtest: lint: {len(report.findings)} problems (see artifacts/{LINT_REPORT})")
+            return [(self.location.artifact(LINT_REPORT), sealed.scrub_text(self.scrubber, text), "text/plain")]
+
+        try:
+            report.not_uploaded = publish.run(uploader, items, lint_report, stop, interruption)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            report.uploaded += uploader.uploaded
+            report.already_present += uploader.already_present
+            report.upload_failures += uploader.failures
+            report.scrub.add(uploader.scrub)
+            report.findings += uploader.findings
 
     def abort(self, *, reason: str = "aborted", metadata: Mapping[str, str] | None = None,
-              **publish: Any) -> PublishReport:
-        """finish("ABORTED") with `reason` as abort-reason; `publish` takes finish's other keyword arguments."""
-        return self.finish("ABORTED", metadata={**(metadata or {}), "abort-reason": reason}, **publish)
+              **publish_args: Any) -> PublishReport:
+        """finish("ABORTED") with `reason` as abort-reason; `publish_args` takes finish's other keyword arguments."""
+        return self.finish("ABORTED", metadata={**(metadata or {}), "abort-reason": reason}, **publish_args)
 
     def _artifact_files(
-        self, artifacts_dir: Path | None, build_log: Path | None, exclude: Sequence[Path] = ()
-    ) -> tuple[list[tuple[str, Path]], list[lint.Finding]]:
-        """What lint.plan_artifacts publishes, less the build log and results this folder sink holds."""
+        self, artifacts_dir: Path | None, build_log: Path | bytes | None, exclude: Sequence[Path] = ()
+    ) -> tuple[list[tuple[str, Any]], list[lint.Finding]]:
+        """What lint.plan_artifacts publishes, less the build log and this job's results folder when it
+        lies inside the artifacts folder (only that folder: a user's other files under `logs/` go out)."""
         if artifacts_dir is None:
             return [], []
         artifacts_dir = Path(artifacts_dir)
@@ -373,61 +360,20 @@ class BuildRecord:
             return [], [
                 lint.Finding(str(artifacts_dir), "artifacts folder missing: nothing but the log uploaded")
             ]
-        results_root = self.sink.local_path(self.location.job_prefix.split("/", 1)[0])
-        skip = [p for p in (results_root, build_log, *exclude) if p is not None]
-        return lint.plan_artifacts(artifacts_dir, skip)
+        job_folder = self.sink.local_path(self.location.job_prefix)
+        log_path = build_log if isinstance(build_log, Path) else None
+        return lint.plan_artifacts(artifacts_dir, [*publish.exclusions(job_folder, log_path), *exclude])
 
     def _advance_latest(self) -> None:
-        """latest-build.txt last, and never backwards (a newer build may have finished meanwhile).
-        One broken since this build was claimed is replaced: this build is complete, so it is a valid latest."""
-        try:
-            current = read_latest(self.sink, self.location.latest_build, "")
-        except LatestBuildUnusable:
-            current = None
-        if current is not None and int(current) > int(self.build_id):
-            return
-        self.sink.replace(self.location.latest_build, f"{self.build_id}\n".encode(), "text/plain", NO_CACHE)
+        """latest-build.txt last, and never backwards: read, compare and write under the sink's precondition
+        (a bucket's generation match, a folder's lock), so a newer build finishing meanwhile always wins. One
+        broken since this build was claimed is replaced: this build is complete, so it is a valid latest."""
+        build = int(self.build_id)
 
+        def newer(current: bytes | None) -> sealed.Scrubbed | None:
+            usable = current is not None and current.strip() and not latest_problem(current)
+            if usable and int(current.strip()) >= build:  # type: ignore[union-attr]
+                return None
+            return sealed.scrub_text(self.scrubber, f"{build}\n")
 
-class _Uploader:
-    """Scrubs and creates one object per call (from pool threads); failures are recorded, never raised."""
-
-    def __init__(self, record: BuildRecord, report: PublishReport) -> None:
-        self.record = record
-        self.report = report
-        self.lock = threading.Lock()
-
-    def _failed(self, key: str, message: str) -> None:
-        with self.lock:
-            self.report.upload_failures.append((key, message))
-        self.record.log(f"fedtest: upload failed: {key}: {message}")
-
-    def one(self, item: tuple[str, Path | bytes, str]) -> None:
-        key, data, content_type = item
-        local = ScrubReport()
-        try:
-            payload = self.record.scrubber.scrub_file(data, local) if isinstance(data, Path) else data
-            if key == self.record.location.build_log and isinstance(payload, bytes):
-                payload += (
-                    f"\nfedtest: build log scrubbed: {local.redacted} secret values redacted\n".encode()
-                )
-            self.record.sink.create(key, payload, content_type)
-            with self.lock:
-                self.report.uploaded += 1
-        except ObjectExists as err:
-            if self.record.resuming:
-                with self.lock:  # the dead run uploaded it already: present, not a failure
-                    self.report.already_present += 1
-            else:
-                self._failed(key, str(err))
-        except OpaqueContent as err:  # compressed content the scrubber found inside: refused, as lint refuses
-            with self.lock:
-                self.report.findings.append(lint.Finding(key.removeprefix(f"{self.record.location.build_prefix}/"),
-                                                         str(err)))
-            self.record.log(f"fedtest: lint: {key}: {err}")
-        except (SinkError, OSError) as err:
-            self._failed(key, str(err) if isinstance(err, SinkError) else f"cannot read: {err.strerror or err}")
-        except Exception as err:  # one odd object must not stop the others
-            self._failed(key, one_line(err))
-        with self.lock:
-            self.report.scrub.add(local)
+        self.sink.update(self.location.latest_build, newer, "text/plain", NO_CACHE)

@@ -12,10 +12,11 @@ import argparse
 import contextlib
 import os
 
-from upload import layout
+from upload import layout, sealed
 from upload.errors import ConfigError
 from upload.latest import MAX_LATEST_BYTES, latest_problem, read_head
 from upload.record import ResultsTarget, parse_results
+from upload.scrub import Scrubber
 from upload.sinks import NO_CACHE, GCSSink, Sink
 
 
@@ -87,7 +88,7 @@ def reset_latest(target: ResultsTarget, sink: Sink | None = None, dry_run: bool 
         local = sink.local_path(key)
         if local is not None and local.is_dir():
             _remove(sink, key)
-        sink.replace(key, f"{newest}\n".encode(), "text/plain", NO_CACHE)
+        sink.replace(key, sealed.scrub_text(Scrubber(), f"{newest}\n"), "text/plain", NO_CACHE)
     return f"{where} {would}set to {newest}, the newest complete build ({said})"
 
 

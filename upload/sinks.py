@@ -1,7 +1,8 @@
 """Where a build goes: a local folder (the exact bucket layout under it) or a GCS bucket.
 
-Build objects are write-once: `create` refuses an existing object (GCS `if_generation_match=0`, locally a
-hard link, which fails if the name exists), so a second run with the same job and build id cannot
+Every payload is a upload.sealed.Scrubbed: a sink refuses anything the scrubber did not make. Build objects
+are write-once: `create` refuses an existing object (GCS `if_generation_match=0`, locally a hard link,
+which fails if the name exists), so a second run with the same job and build id cannot
 overwrite anything. GCS calls retry with exponential backoff on 429/5xx/connection errors through
 google-api-core's Retry (the storage library's own predicate). A retried write that already landed
 comes back as 412; the writer token stored in the object's metadata tells our own write from another run's.
@@ -9,27 +10,35 @@ comes back as 412; the writer token stored in the object's metadata tells our ow
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import os
-import tempfile
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
 
+from upload import files
 from upload.errors import CredentialsError, SinkError
+from upload.sealed import Scrubbed, require
 
 WRITER_KEY = "fedtest-writer"
 GZIP_TYPES = ("text/plain", "application/xml", "application/json")
 NO_CACHE = "no-cache, max-age=0, no-transform"
-Data = bytes | Path
+LATEST_READ_LIMIT = 4096  # what `update` reads of the current object (latest-build.txt is one id)
+UPDATE_ATTEMPTS = 8  # how often `update` reads again after another writer got in between
 
 
 class ObjectExists(SinkError):
     """A write-once object is already there (written by another run)."""
 
 
+# What `Sink.update` calls with the object's current bytes (None: absent): the new payload, or None to keep it.
+Change = Callable[[bytes | None], Scrubbed | None]
+
+
 class Sink(ABC):
-    """A bucket or a folder that holds objects by name."""
+    """A bucket or a folder that holds objects by name. Every payload is a Scrubbed (upload.sealed)."""
 
     url: str
     workers: int = 16
@@ -39,12 +48,17 @@ class Sink(ABC):
         """The object's text, or None when it does not exist."""
 
     @abstractmethod
-    def create(self, key: str, data: Data, content_type: str) -> None:
+    def create(self, key: str, data: Scrubbed, content_type: str) -> None:
         """Write a new object; raise ObjectExists when the name is taken."""
 
     @abstractmethod
-    def replace(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+    def replace(self, key: str, data: Scrubbed, content_type: str, cache_control: str | None = None) -> None:
         """Write an object that may exist already (latest-build.txt only)."""
+
+    @abstractmethod
+    def update(self, key: str, change: Change, content_type: str, cache_control: str | None = None) -> bool:
+        """Read, decide, write under a precondition: no other writer's object is overwritten unseen (a bucket
+        checks the generation it read, a folder holds a lock). True when `change` wrote something."""
 
     def local_path(self, key: str) -> Path | None:
         """The file that holds object `key` when the sink is a folder; None for buckets."""
@@ -58,7 +72,8 @@ class Sink(ABC):
 
 
 class LocalSink(Sink):
-    """The bucket layout under a folder: object `a/b/c` is the file `<root>/a/b/c`."""
+    """The bucket layout under a folder: object `a/b/c` is the file `<root>/a/b/c`, written through
+    upload.files (no link below the root is followed; temporary names always fit NAME_MAX)."""
 
     def __init__(self, root: Path, workers: int = 8) -> None:
         self.root = Path(root)
@@ -73,62 +88,67 @@ class LocalSink(Sink):
         return self.root.joinpath(*key.split("/"))
 
     def read_text(self, key: str) -> str | None:
-        try:
-            return self._path(key).read_text(encoding="utf-8")
-        except FileNotFoundError:
+        data = self.read_bytes(key)
+        if data is None:
             return None
-        except OSError as err:
-            raise SinkError(
-                f"cannot read {self._path(key)}: {err.strerror or err}", "check the folder"
-            ) from err
+        try:
+            return data.decode("utf-8")
         except UnicodeDecodeError as err:  # has no strerror: reading it was an AttributeError
             raise SinkError(f"{self._path(key)} is not UTF-8 text (byte {err.start})", "check the folder") from err
 
-    def _staged(self, target: Path, data: Data) -> Path:
-        """Write the bytes next to the target first, so a crash never leaves half an object."""
-        tmp: str | None = None
+    def read_bytes(self, key: str, limit: int | None = None) -> bytes | None:
+        """The object's bytes (at most `limit`), None when it does not exist; links are not followed."""
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
-            with os.fdopen(fd, "wb") as out:
-                if isinstance(data, Path):
-                    with data.open("rb") as src:
-                        while chunk := src.read(1 << 20):
-                            out.write(chunk)
-                else:
-                    out.write(data)
-            return Path(tmp)
+            with files.Folder.open(self.root) as root:
+                return root.read(key.split("/"), limit=limit)
+        except FileNotFoundError:
+            return None
         except OSError as err:
-            if tmp is not None:  # a full disk must not leave half-written temp files behind
-                Path(tmp).unlink(missing_ok=True)
-            raise SinkError(
-                f"cannot write under {target.parent}: {err.strerror or err}", "check the folder"
-            ) from err
+            raise SinkError(f"cannot read {self._path(key)}: {err.strerror or err}", "check the folder") from err
 
-    def create(self, key: str, data: Data, content_type: str) -> None:
+    def _write(self, key: str, write: Callable[[files.Folder, str], None]) -> None:
         target = self._path(key)
-        if target.exists():
-            raise ObjectExists(f"{target} already exists", "use a new build id; builds are write-once")
-        tmp = self._staged(target, data)
+        *parents, name = key.split("/")
         try:
-            os.link(tmp, target)  # atomic and exclusive, like O_EXCL, but never exposes a partial file
+            with files.Folder.open(self.root, create=True) as root, root.subfolder(parents, create=True) as folder:
+                write(folder, name)
         except FileExistsError as err:
-            raise ObjectExists(
-                f"{target} already exists", "use a new build id; builds are write-once"
-            ) from err
+            if target.is_dir() and not target.is_symlink():
+                raise SinkError(f"{target} is a folder", "move it away: fedtest writes a file by that name") from err
+            raise ObjectExists(f"{target} already exists", "use a new build id; builds are write-once") from err
         except OSError as err:
             raise SinkError(f"cannot write {target}: {err.strerror or err}", "check the folder") from err
-        finally:
-            tmp.unlink(missing_ok=True)
 
-    def replace(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
-        target = self._path(key)
-        tmp = self._staged(target, data)
-        try:
-            os.replace(tmp, target)
-        except OSError as err:
-            tmp.unlink(missing_ok=True)
-            raise SinkError(f"cannot write {target}: {err.strerror or err}", "check the folder") from err
+    def create(self, key: str, data: Scrubbed, content_type: str) -> None:
+        payload = require(data)
+        self._write(key, lambda folder, name: folder.create(name, [payload.data]))
+
+    def replace(self, key: str, data: Scrubbed, content_type: str, cache_control: str | None = None) -> None:
+        payload = require(data)
+        self._write(key, lambda folder, name: folder.replace(name, [payload.data]))
+
+    def update(self, key: str, change: Change, content_type: str, cache_control: str | None = None) -> bool:
+        wrote = False
+
+        def locked(folder: files.Folder, name: str) -> None:
+            nonlocal wrote
+            fcntl.flock(folder.fd, fcntl.LOCK_EX)  # every writer of this folder takes the same lock
+            try:
+                try:
+                    current: bytes | None = folder.read([name], limit=LATEST_READ_LIMIT)
+                except FileNotFoundError:
+                    current = None
+                except files.Refused:
+                    current = None  # a link or a folder at the name: replaced below (a folder fails there)
+                payload = change(current)
+                if payload is not None:
+                    folder.replace(name, [require(payload).data])
+                    wrote = True
+            finally:
+                fcntl.flock(folder.fd, fcntl.LOCK_UN)
+
+        self._write(key, locked)
+        return wrote
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
@@ -256,14 +276,15 @@ class GCSSink(Sink):
         blob = self.bucket.get_blob(key, retry=self.retry, timeout=self.timeout)
         return blob is not None and (blob.metadata or {}).get(WRITER_KEY) == self.token
 
-    def create(self, key: str, data: Data, content_type: str) -> None:
+    def create(self, key: str, data: Scrubbed, content_type: str) -> None:
         from google.auth import exceptions as auth_exceptions
 
+        payload = require(data).data
         blob = self.bucket.blob(key)
         blob.metadata = {WRITER_KEY: self.token}
-        if isinstance(data, bytes) and len(data) >= self.gzip_min_bytes and content_type in GZIP_TYPES:
+        if len(payload) >= self.gzip_min_bytes and content_type in GZIP_TYPES:
             # Logs and JUnit shrink 10-100x; readers decompress transparently (spec §1.6).
-            data = gzip.compress(data, compresslevel=1, mtime=0)
+            payload = gzip.compress(payload, compresslevel=1, mtime=0)
             blob.content_encoding = "gzip"
         kwargs = {
             "content_type": content_type,
@@ -272,10 +293,7 @@ class GCSSink(Sink):
             "timeout": self.timeout,
         }
         try:
-            if isinstance(data, Path):
-                blob.upload_from_filename(str(data), **kwargs)
-            else:
-                blob.upload_from_string(data, **kwargs)
+            blob.upload_from_string(payload, **kwargs)
         except self._api.PreconditionFailed as err:
             try:
                 if self._mine(key):
@@ -288,16 +306,44 @@ class GCSSink(Sink):
         except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError, ValueError) as err:
             raise self._fail("write", key, err) from err
 
-    def replace(self, key: str, data: bytes, content_type: str, cache_control: str | None = None) -> None:
+    def replace(self, key: str, data: Scrubbed, content_type: str, cache_control: str | None = None) -> None:
         from google.auth import exceptions as auth_exceptions
 
+        payload = require(data).data
         blob = self.bucket.blob(key)
         if cache_control:
             blob.cache_control = cache_control
         try:
-            blob.upload_from_string(data, content_type=content_type, retry=self.retry, timeout=self.timeout)
+            blob.upload_from_string(payload, content_type=content_type, retry=self.retry, timeout=self.timeout)
         except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError, ValueError) as err:
             raise self._fail("write", key, err) from err
+
+    def update(self, key: str, change: Change, content_type: str, cache_control: str | None = None) -> bool:
+        """Compare-and-swap on the object's generation (0: it must not exist yet); read again on a 412."""
+        from google.auth import exceptions as auth_exceptions
+
+        for _attempt in range(UPDATE_ATTEMPTS):
+            try:
+                blob = self.bucket.get_blob(key, retry=self.retry, timeout=self.timeout)
+                generation = 0 if blob is None else blob.generation
+                current = None if blob is None else blob.download_as_bytes(
+                    end=LATEST_READ_LIMIT - 1, if_generation_match=generation, retry=self.retry,
+                    timeout=self.timeout)
+                payload = change(current)
+                if payload is None:
+                    return False
+                target = self.bucket.blob(key)
+                if cache_control:
+                    target.cache_control = cache_control
+                target.upload_from_string(require(payload).data, content_type=content_type,
+                                          if_generation_match=generation, retry=self.retry, timeout=self.timeout)
+                return True
+            except (self._api.PreconditionFailed, self._api.NotFound):
+                continue  # another writer got in between (or removed it): read again
+            except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError, ValueError) as err:
+                raise self._fail("write", key, err) from err
+        raise SinkError(f"{self.url}/{key} kept changing during {UPDATE_ATTEMPTS} attempts to update it",
+                        "another writer updates it in a loop; run again")
 
     def set_budget(self, seconds: float) -> None:
         seconds = max(seconds, 1.0)

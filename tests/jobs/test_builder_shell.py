@@ -148,3 +148,75 @@ def test_sigterm_to_the_builder_reaches_the_run_and_waits_for_its_result(
     assert published == "ABORTED", stderr
     assert "fedtest: aborted: waiting for the run to publish its result" in stdout
     assert exit_code != 0
+
+
+# Like tox 4: relays the child's output through a pipe and has no SIGTERM handler of its own.
+RELAYING_TOX = """\
+import os, subprocess, sys
+child = subprocess.Popen([sys.executable, os.environ["STANDIN_CHILD"]], stdout=subprocess.PIPE, text=True)
+for line in child.stdout:
+    sys.stdout.write(line)
+    sys.stdout.flush()
+sys.exit(child.wait())
+"""
+
+# Stands in for pytest: on SIGTERM it reports its teardown through the relay, then publishes ABORTED.
+TALKING_PYTEST = """\
+import os, signal, sys, time
+def publish_aborted(signum, frame):
+    print("tearing down after the abort", flush=True)  # EPIPE here if the relay died
+    time.sleep(1.0)
+    with open(os.environ["STANDIN_FINISHED"], "w") as finished:
+        finished.write("ABORTED")
+    sys.exit(1)
+signal.signal(signal.SIGTERM, publish_aborted)
+signal.alarm(60)
+print("ready", flush=True)
+signal.pause()
+"""
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below `pid` (what Jenkins' process-tree killer finds by the build's cookie)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", encoding="utf-8") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def test_a_jenkins_abort_leaves_tox_relaying_until_the_run_published(
+    jobs: dict[str, ET.ElementTree], tmp_path: Path
+) -> None:
+    """Jenkins sends SIGTERM to every process of the build: tox must survive it, or the run's output pipe
+    breaks (EPIPE in the run, no finished.json)."""
+    root = checkout(tmp_path)
+    (root / ".ci" / "tox").write_text(f"#!{sys.executable}\n{RELAYING_TOX}", encoding="utf-8")
+    (tmp_path / "pytest_standin.py").write_text(TALKING_PYTEST, encoding="utf-8")
+    finished = tmp_path / "finished"
+    env = jenkins_env(tmp_path, STANDIN_CHILD=str(tmp_path / "pytest_standin.py"), STANDIN_FINISHED=str(finished))
+    script = write_script(tmp_path, builder(jobs, "kind"))
+    run = subprocess.Popen([str(script)], cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        assert run.stdout is not None
+        assert run.stdout.readline().strip() == "ready"
+        for pid in [run.pid, *_descendants(run.pid)]:  # the whole tree, as Jenkins does
+            os.kill(pid, signal.SIGTERM)
+        run.wait(timeout=30)
+        published = finished.read_text(encoding="utf-8") if finished.exists() else "nothing"
+    finally:
+        run.kill()
+    stdout, stderr = run.communicate()
+    assert published == "ABORTED", stderr
+    assert "tearing down after the abort" in stdout

@@ -16,7 +16,7 @@ import pytest
 
 from tests.standins.faultproxy import FaultPlan, FaultProxy
 from tests.upload.emulator import BUCKET
-from upload import lint
+from upload import lint, sealed
 from upload.record import BuildRecord
 
 
@@ -56,14 +56,14 @@ def test_an_unexpected_error_while_publishing_still_finishes_the_build(sample_ru
 def test_one_object_that_cannot_be_scrubbed_fails_alone(sample_run, tmp_path, monkeypatch):
     artifacts, log = sample_run
     record = _record(tmp_path / "results")
-    real = record.scrubber.scrub_file
+    real = record.scrubber.payload
 
-    def picky(path, report):
-        if path.name == "events.txt":
+    def picky(data, *args, **kwargs):
+        if bytes(data).startswith(b"event one"):  # c1/events.txt
             raise ValueError("cannot scrub this one")
-        return real(path, report)
+        return real(data, *args, **kwargs)
 
-    monkeypatch.setattr(record.scrubber, "scrub_file", picky)
+    monkeypatch.setattr(record.scrubber, "payload", picky)
     report = record.finish("SUCCESS", artifacts_dir=artifacts, build_log=log)
     assert [key.rsplit("/", 1)[-1] for key, _ in report.upload_failures] == ["events.txt"]
     finished = _finished(tmp_path / "results")
@@ -195,7 +195,8 @@ def test_abort_resumes_without_counting_what_the_run_uploaded(sample_run, tmp_pa
     results = tmp_path / "results"
     record = _record(results, build="9")
     for rel in ["junit_01.xml", "c1/events.txt"][:present]:  # the dead run got this far
-        record.sink.create(record.location.artifact(rel), (artifacts / rel).read_bytes(), "text/plain")
+        payload = sealed.scrub_bytes(record.scrubber, (artifacts / rel).read_bytes())
+        record.sink.create(record.location.artifact(rel), payload, "text/plain")
     resumed = BuildRecord.resume(str(results), job="j", build_id="9", log=lambda _line: None)
     report = resumed.abort(reason="killed", artifacts_dir=artifacts, build_log=log)
     assert report.upload_failures == []

@@ -11,8 +11,10 @@ from tests.standins.faultproxy import FaultPlan, FaultProxy
 from tests.standins.gcs import free_port
 from tests.upload.checklist import checklist_problems, gcs_objects
 from tests.upload.emulator import BUCKET, METADATA, gcs_sink
+from upload import sealed
 from upload.errors import DuplicateBuild, SinkError
 from upload.record import BuildRecord, ResultsTarget
+from upload.scrub import Scrubber
 from upload.sinks import GCSSink, make_retry
 
 TARGET = ResultsTarget("gs", BUCKET, "logs/ci-fedtest-kind")
@@ -136,7 +138,7 @@ def test_the_proxy_environment_is_read_once_when_the_sink_is_made(fake_gcs, monk
     direct = GCSSink(BUCKET, client=fake_gcs.client(), retry=fast)
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     proxied = GCSSink(BUCKET, client=fake_gcs.client(), retry=fast)
-    direct.create("env/direct.txt", b"direct", "text/plain")
+    direct.create("env/direct.txt", sealed.scrub_bytes(Scrubber({}), b"direct"), "text/plain")
     with pytest.raises(SinkError, match=r"env/proxied\.txt"):
-        proxied.create("env/proxied.txt", b"proxied", "text/plain")
+        proxied.create("env/proxied.txt", sealed.scrub_bytes(Scrubber({}), b"proxied"), "text/plain")
     assert direct.read_text("env/direct.txt") == "direct"
