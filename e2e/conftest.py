@@ -43,26 +43,39 @@ def other_namespace(request: pytest.FixtureRequest, fedtest_run: Any, kube: clie
 @pytest.fixture(scope="session")
 def cron_boards(request: pytest.FixtureRequest, fedtest_run: Any, cluster_set: list[Any],
                 e2e_config: Any) -> Iterator[dict[str, Board]]:
-    """Every CronJob the cron tests need, created at once in each cluster (one namespace per cluster)."""
+    """Every CronJob the cron tests need, created at once in each cluster (one namespace per cluster).
+    Every namespace made is deleted after, also when a later cluster's board could not be created."""
     images = builders.Images.from_config(e2e_config)
     boards: dict[str, Board] = {}
+    made: dict[str, tuple[client.ApiClient, str]] = {}
     failed_before = request.session.testsfailed
-    test_id = "e2e/test_cronjobs.py::cron_board"
     try:
         for cluster in cluster_set:
             api = kube_clients.client_for(cluster)
-            name = namespaces.create(api, namespaces.namespace_name(test_id), fedtest_run.run_id, test_id)
+            name = namespaces.create(api, namespaces.namespace_name(CRON_TEST_ID), fedtest_run.run_id, CRON_TEST_ID)
+            made[cluster.name] = (api, name)
             boards[cluster.name] = Board.create(api, name, images)
         yield boards
     finally:
-        deadline = fedtest_run.settings.namespace_deadline
-        for cluster_name, board in boards.items():
-            if request.session.testsfailed > failed_before:
-                diagnostics.dump_namespace(board.api, board.namespace,
-                                           fedtest_run.diagnostics_dir(test_id) / cluster_name)
-            if not namespaces.delete(board.api, board.namespace, deadline):
-                pytest.fail(f"namespace {board.namespace} not deleted within {deadline:g}s in {cluster_name}",
-                            pytrace=False)
+        remove_boards(fedtest_run, made, dump=request.session.testsfailed > failed_before)
+
+
+CRON_TEST_ID = "e2e/test_cronjobs.py::cron_board"
+
+
+def remove_boards(run: Any, made: dict[str, tuple[client.ApiClient, str]], dump: bool) -> None:
+    """Delete each board's namespace (dumped first when a cron test failed); then one failure naming every
+    namespace still there, so that one stuck cluster does not leave the others' boards behind."""
+    deadline = run.settings.namespace_deadline
+    stuck: list[str] = []
+    for cluster_name, (api, name) in made.items():
+        if dump:
+            diagnostics.dump_namespace(api, cluster_name, name, run.diagnostics_dir(CRON_TEST_ID) / cluster_name,
+                                       diagnostics.Budget(int(run.settings.diagnostics_cap_mib * 1024**2)))
+        if not namespaces.delete(api, name, deadline):
+            stuck.append(f"{name} in {cluster_name}")
+    if stuck:
+        pytest.fail(f"namespace(s) not deleted within {deadline:g}s: {', '.join(stuck)}", pytrace=False)
 
 
 @pytest.fixture

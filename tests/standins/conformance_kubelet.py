@@ -27,7 +27,7 @@ from typing import Any
 from kubernetes import client
 
 from tests.standins.kube import KubeStandIn
-from tests.standins.kubelet import FakeKubelet, PodLog, _now, _status
+from tests.standins.kubelet import FakeKubelet, PodLog, _now, _status, container_env, expand
 
 TOTAL_SPECS = 7407
 
@@ -147,10 +147,10 @@ class FakeConformanceKubelet(FakeKubelet):
     def _start_carrier(self, carrier: dict[str, Any], results: Path, log: PodLog) -> subprocess.Popen[bytes]:
         mount = carrier["volumeMounts"][0]["mountPath"]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        for item in carrier.get("env", []):
-            value = item.get("value", "")
-            env[item["name"]] = str(results) + value[len(mount):] if value.startswith(mount) else value
-        proc = subprocess.Popen([*carrier["command"], *carrier.get("args", [])], env=env, cwd=self.root,
+        for name, value in container_env(carrier).items():  # expanded as the kubelet does
+            env[name] = str(results) + value[len(mount):] if value.startswith(mount) else value
+        argv = [expand(word, env) for word in [*carrier["command"], *carrier.get("args", [])]]
+        proc = subprocess.Popen(argv, env=env, cwd=self.root,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
         def read() -> None:
