@@ -215,9 +215,9 @@ def test_clock_bound_tests_are_collected_first_in_their_order() -> None:
 
 
 @pytest.mark.parametrize(("args", "workers"), [
-    (["--provider", "kind", "--clusters", "2"], 3),
-    (["--provider", "existing", "--contexts", "a,b,c"], 4),
-    (["--provider", "kind"], 2),
+    (["--provider", "kind", "--clusters", "2"], 5),
+    (["--provider", "existing", "--contexts", "a,b,c"], 7),
+    (["--provider", "kind"], 3),
 ])
 def test_auto_workers_come_from_the_clusters_not_the_cores(pytester: pytest.Pytester, args: list[str],
                                                            workers: int) -> None:

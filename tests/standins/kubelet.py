@@ -7,12 +7,12 @@ PersistentVolumeClaim, ConfigMap items written out). Env values that point into 
 termination-message path) are rewritten to those folders. As the kubelet does, env values and then command
 and args are expanded first (`expand`: `$$` -> `$`, `$(VAR)` of a defined variable -> its value), and the
 commands find busybox's applets first on PATH (`sh`, `timeout`, `tar`, ... as in the busybox image the
-suite runs), so a script behaves here as it does in the pod (`sh -ec`: a failed command ends the step). The pod's containers run side
-by side; each one's output is served as its log (?container=NAME, follow=true streams it), its exit
-code and termination message land in its status as it ends, the pod ends when all have (Succeeded
-only if all exited 0), activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting
-the pod kills its processes. While a container runs, pods/exec into it (tests/standins/execstream.py)
-runs the command here with the container's env.
+suite runs), so a script behaves here as it does in the pod (`sh -ec`: a failed command ends the step).
+The pod's containers run side by side; each one's output is served as its log (?container=NAME,
+follow=true streams it), its exit code and termination message land in its status as it ends, the pod
+ends when all have (Succeeded only if all exited 0), activeDeadlineSeconds ends the pod with reason
+DeadlineExceeded, and deleting the pod kills its processes. While a container runs, pods/exec into it
+(tests/standins/execstream.py) runs the command here with the container's env.
 
 Before a container starts it passes what a real node checks (tests/standins/admission.py): the pod
 must fit a node (else the scheduler's Unschedulable condition), the image reference must parse (else
