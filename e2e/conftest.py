@@ -14,12 +14,22 @@ from e2e.framework.cronboard import Board
 from e2e.framework.runner import Launcher
 
 CLOCK_BOUND = "cron_board"  # tests that wait for the clock: started first, so others run while it ticks
+LONG = "long"  # the mark of a test that waits a minute or more on its cluster
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", f"{LONG}: waits a minute or more on its cluster; started early")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The clock-bound tests first (stable order otherwise): their minutes then pass while the other
-    tests run on the other workers, instead of starting once those are done."""
-    items.sort(key=lambda item: CLOCK_BOUND not in getattr(item, "fixturenames", ()))
+    """The clock-bound tests first, then the long ones (stable order otherwise): xdist hands tests out in
+    this order, so the longest waits overlap the many short tests instead of starting last."""
+    items.sort(key=lambda item: (CLOCK_BOUND not in getattr(item, "fixturenames", ()), not _long(item)))
+
+
+def _long(item: Any) -> bool:
+    marked = getattr(item, "get_closest_marker", lambda _name: None)
+    return marked(LONG) is not None
 
 
 @pytest.fixture

@@ -11,6 +11,8 @@ from e2e.framework import builders, pool, recycling
 from e2e.framework.dispatcher import Dispatcher
 from e2e.framework.runner import JobDescription, Launcher, Step
 
+pytestmark = pytest.mark.long  # started early: e2e/conftest.py
+
 JOB_TIMEOUT = 300
 SCHEDULE_TIMEOUT = 120
 

@@ -167,14 +167,14 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return auto_workers(len(contexts) or config.getoption("clusters") or 1)
 
 
-WORKERS_PER_CLUSTER = 2
+WORKERS_PER_CLUSTER = 3
 
 
 def auto_workers(clusters: int) -> int:
-    """One worker for the clock-bound group (the CronJobs of every cluster tick together), and two per
-    cluster for everything else: those tests wait on the cluster (pods starting, endpoints, jobs), about
-    400 s of waiting per cluster on small clusters, which two workers a cluster bring within the group's
-    few minutes."""
+    """One worker for the clock-bound group (the CronJobs of every cluster tick together), and three per
+    cluster for everything else: those tests wait on the cluster (pods starting, endpoints, jobs), 400 s
+    and more of waiting per cluster on small, busy clusters, with single tests of up to three minutes (the
+    job queue), which three workers a cluster bring within the group's few minutes."""
     return 1 + WORKERS_PER_CLUSTER * max(clusters, 1)
 
 
