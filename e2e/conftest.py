@@ -14,11 +14,7 @@ from e2e.framework.cronboard import Board
 from e2e.framework.runner import Launcher
 
 CLOCK_BOUND = "cron_board"  # tests that wait for the clock: started first, so others run while it ticks
-LONG = "long"  # the mark of a test that waits a minute or more on its cluster
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", f"{LONG}: waits a minute or more on its cluster; started early")
+LONG = "long"  # the mark of a test that waits a minute or more on its cluster (registered in pyproject.toml)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -28,7 +28,7 @@ case "$url" in
   *refuse*) echo "wget: can't connect to remote host (10.0.0.1): Connection refused" >&2; exit 1 ;;
   *hang*) exec sleep 30 ;;
   *late*) if [ "$n" -lt 3 ]; then echo "wget: download timed out" >&2; exit 1; fi; echo hello ;;
-  *error*) echo "wget: server returned error: HTTP/1.1 400 Bad Request" >&2; exit 1 ;;
+  *error*|*:443/) echo "wget: server returned error: HTTP/1.1 400 Bad Request" >&2; exit 1 ;;  # :443: plain HTTP to TLS
   *) echo "<html>hello</html>" ;;
 esac
 """
