@@ -14,12 +14,18 @@ from e2e.framework.cronboard import Board
 from e2e.framework.runner import Launcher
 
 CLOCK_BOUND = "cron_board"  # tests that wait for the clock: started first, so others run while it ticks
+LONG = "long"  # the mark of a test that waits a minute or more on its cluster (registered in pyproject.toml)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The clock-bound tests first (stable order otherwise): their minutes then pass while the other
-    tests run on the other workers, instead of starting once those are done."""
-    items.sort(key=lambda item: CLOCK_BOUND not in getattr(item, "fixturenames", ()))
+    """The clock-bound tests first, then the long ones (stable order otherwise): xdist hands tests out in
+    this order, so the longest waits overlap the many short tests instead of starting last."""
+    items.sort(key=lambda item: (CLOCK_BOUND not in getattr(item, "fixturenames", ()), not _long(item)))
+
+
+def _long(item: Any) -> bool:
+    marked = getattr(item, "get_closest_marker", lambda _name: None)
+    return marked(LONG) is not None
 
 
 @pytest.fixture
@@ -30,39 +36,48 @@ def launcher(kube: client.ApiClient, namespace: str, e2e_config: Any) -> Launche
 
 
 @pytest.fixture
-def other_namespace(request: pytest.FixtureRequest, fedtest_run: Any, kube: client.ApiClient) -> Iterator[str]:
-    """A second namespace of the test in the same cluster (labelled with the run id, deleted after)."""
+def other_namespace(request: pytest.FixtureRequest, fedtest_run: Any, kube: client.ApiClient,
+                    cluster: Any) -> Iterator[str]:
+    """A second namespace of the test in the same cluster (labelled with the run id, deleted after:
+    the session awaits the deletion, namespaces.Reaper)."""
     name = namespaces.create(kube, namespaces.namespace_name(request.node.nodeid), fedtest_run.run_id,
                              request.node.nodeid)
     yield name
-    if not namespaces.delete(kube, name, fedtest_run.settings.namespace_deadline):
-        pytest.fail(f"namespace {name} not deleted within {fedtest_run.settings.namespace_deadline:g}s",
-                    pytrace=False)
+    namespaces.REAPER.delete(kube, name, cluster.name)
 
 
 @pytest.fixture(scope="session")
 def cron_boards(request: pytest.FixtureRequest, fedtest_run: Any, cluster_set: list[Any],
                 e2e_config: Any) -> Iterator[dict[str, Board]]:
-    """Every CronJob the cron tests need, created at once in each cluster (one namespace per cluster)."""
+    """Every CronJob the cron tests need, created at once in each cluster (one namespace per cluster).
+    Every namespace made is deleted after, also when a later cluster's board could not be created."""
     images = builders.Images.from_config(e2e_config)
     boards: dict[str, Board] = {}
+    made: dict[str, tuple[client.ApiClient, str]] = {}
     failed_before = request.session.testsfailed
-    test_id = "e2e/test_cronjobs.py::cron_board"
     try:
         for cluster in cluster_set:
             api = kube_clients.client_for(cluster)
-            name = namespaces.create(api, namespaces.namespace_name(test_id), fedtest_run.run_id, test_id)
+            name = namespaces.create(api, namespaces.namespace_name(CRON_TEST_ID), fedtest_run.run_id, CRON_TEST_ID)
+            made[cluster.name] = (api, name)
             boards[cluster.name] = Board.create(api, name, images)
         yield boards
     finally:
-        deadline = fedtest_run.settings.namespace_deadline
-        for cluster_name, board in boards.items():
-            if request.session.testsfailed > failed_before:
-                diagnostics.dump_namespace(board.api, board.namespace,
-                                           fedtest_run.diagnostics_dir(test_id) / cluster_name)
-            if not namespaces.delete(board.api, board.namespace, deadline):
-                pytest.fail(f"namespace {board.namespace} not deleted within {deadline:g}s in {cluster_name}",
-                            pytrace=False)
+        remove_boards(fedtest_run, made, dump=request.session.testsfailed > failed_before)
+
+
+CRON_TEST_ID = "e2e/test_cronjobs.py::cron_board"
+
+
+def remove_boards(run: Any, made: dict[str, tuple[client.ApiClient, str]], dump: bool) -> None:
+    """Each board's namespace dumped when a cron test failed, then deleted (every one, whatever happens to
+    the others: the session awaits the deletions and its leak check names any namespace left)."""
+    for cluster_name, (api, name) in made.items():
+        if dump:
+            diagnostics.dump_namespace(api, cluster_name, name, run.diagnostics_dir(CRON_TEST_ID) / cluster_name,
+                                       diagnostics.Budget(int(run.settings.diagnostics_cap_mib * 1024**2)))
+    for cluster_name, (api, name) in made.items():
+        namespaces.REAPER.delete(api, name, cluster_name)
 
 
 @pytest.fixture

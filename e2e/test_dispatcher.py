@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from e2e.framework import waits
 from e2e.framework.census import Census
 from e2e.framework.dispatcher import Dispatcher, queue_stats
 from e2e.framework.runner import JOB_LABEL, JobDescription, Launcher, Step
+
+pytestmark = pytest.mark.long  # started early: e2e/conftest.py
 
 JOBS = 30
 CONCURRENCY = 5

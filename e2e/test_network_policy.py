@@ -11,6 +11,8 @@ from kubernetes import client
 from e2e.framework import builders, netpol, waits
 from e2e.framework.runner import Launcher
 
+pytestmark = pytest.mark.long  # started early: e2e/conftest.py
+
 JOB_TIMEOUT = 600
 READY_TIMEOUT = 300
 

@@ -75,6 +75,7 @@ def test_failing_step_surfaces_exit_code_and_step(launcher: Launcher) -> None:
     assert "lint failed" in result.log and "must not run" not in result.log
 
 
+@pytest.mark.long
 def test_artifacts_past_the_kubelet_log_limit_arrive_whole(launcher: Launcher, record_property: Any) -> None:
     """12 MiB, more than the kubelet's default log rotation size: the artifacts never pass through the
     log; the copy is checked against the sha256 computed in the pod."""
@@ -108,6 +109,7 @@ def test_cancellation_mid_run_leaves_nothing(launcher: Launcher, kube: client.Ap
     assert leftovers(kube, namespace, job.name) == []
 
 
+@pytest.mark.long
 def test_twenty_concurrent_jobs_all_finish(launcher: Launcher, record_property: Any) -> None:
     jobs = [offline_job(f"parallel-{i:02d}", [Step("work", f"echo job {i}; sleep 3")]) for i in range(20)]
     with ThreadPoolExecutor(max_workers=len(jobs)) as pool:

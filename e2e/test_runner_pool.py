@@ -11,6 +11,8 @@ from e2e.framework import builders, pool, recycling
 from e2e.framework.dispatcher import Dispatcher
 from e2e.framework.runner import JobDescription, Launcher, Step
 
+pytestmark = pytest.mark.long  # started early: e2e/conftest.py
+
 JOB_TIMEOUT = 300
 SCHEDULE_TIMEOUT = 120
 
@@ -24,7 +26,7 @@ def test_runner_pods_land_only_on_the_runner_pool(launcher: Launcher, kube: clie
     core = client.CoreV1Api(kube)
     images = launcher.images
     outsider = builders.pod("outsider", builders.pod_spec([builders.container(
-        "main", images.busybox, ["sleep", "3600"], pull_policy=images.pull_policy)]))
+        "main", images.busybox, ["sleep", "3600"], pull_policy=images.pull_policy)], tolerate_runner_pool=False))
     jobs = [JobDescription(f"pooled-{i}", "https://example.test/pooled.git", [Step("where", "echo in the pool")],
                            source_files={"a": "a\n"}) for i in range(2)]
     with pool.dedicated(kube, target, "runners") as runner_pool:  # kept short: the node is tainted meanwhile

@@ -52,6 +52,7 @@ class CaseBook:
         self.cases: dict[tuple[str, int], CaseResult] = {}  # (nodeid, attempt), attempts in order
         self.running: set[tuple[str, int]] = set()
         self.steps: list[StepResult] = []
+        self.suite_properties: dict[str, str] = {}  # the run's own, e.g. tests-seconds
         self._lock = threading.Lock()
         self._written = 0.0
         self._deferred: threading.Timer | None = None
@@ -154,7 +155,7 @@ class CaseBook:
             setup = [c for c in infra if c.name.startswith("Setup")]
             later = [c for c in infra if not c.name.startswith("Setup")]
             cases = setup + list(self.cases.values()) + later
-            return _write(self.path, render(self.suite_name, cases))
+            return _write(self.path, render(self.suite_name, cases, self.suite_properties))
 
 
 def _write(path: Path, data: bytes) -> Path:

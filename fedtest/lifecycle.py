@@ -339,6 +339,7 @@ class Run:
         try:
             if self.record is None:
                 return None
+            self.book.suite_properties.update({f"{k}-seconds": f"{v:.1f}" for k, v in self.timings.items()})
             try:
                 self.book.write()
             except Exception as err:  # the build still gets finished.json; the log says why the JUnit is missing

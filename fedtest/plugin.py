@@ -88,13 +88,30 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Iterator[object]:
     run = session.config.stash.get(RUN_KEY, None)
-    if run is None:
-        return (yield)
+    if run is None:  # an xdist worker, or no run
+        try:
+            return (yield)
+        finally:
+            _await_namespaces(session.config)
     run.abort.on_abort = lambda reason: _stop(session, reason)
     if run.abort.aborted:  # a signal between started.json and here
         _stop(session, run.abort.reason or "aborted")
     with run.clusters():
-        return (yield)
+        try:
+            return (yield)
+        finally:
+            _await_namespaces(session.config)
+
+
+def _await_namespaces(config: pytest.Config) -> None:
+    """The tests' namespaces, deleted as each test ended, are gone before the session's leak check
+    (which names any still there); a worker waits for its own before it reports that it has finished."""
+    view = config.stash.get(VIEW_KEY, None)
+    if view is not None and namespaces.REAPER.pending:
+        stuck = namespaces.REAPER.wait(view.settings.namespace_deadline)
+        if stuck:
+            _say(config, f"fedtest: namespace(s) not deleted within {view.settings.namespace_deadline:g}s: "
+                         f"{', '.join(stuck)}")
 
 
 def _stop(session: pytest.Session, reason: str) -> None:
@@ -154,11 +171,15 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return auto_workers(len(contexts) or config.getoption("clusters") or 1)
 
 
+WORKERS_PER_CLUSTER = 3
+
+
 def auto_workers(clusters: int) -> int:
-    """One worker for the clock-bound group (the CronJobs of every cluster tick together), and one per
-    cluster for everything else, whose waits (pods starting, endpoints, namespaces) take under a minute
-    per cluster summed and so fit beside the group's few minutes."""
-    return 1 + max(clusters, 1)
+    """One worker for the clock-bound group (the CronJobs of every cluster tick together), and three per
+    cluster for everything else: those tests wait on the cluster (pods starting, endpoints, jobs), 400 s
+    and more of waiting per cluster on small, busy clusters, with single tests of up to three minutes (the
+    job queue), which three workers a cluster bring within the group's few minutes."""
+    return 1 + WORKERS_PER_CLUSTER * max(clusters, 1)
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -254,11 +275,10 @@ def federated_namespace(request: pytest.FixtureRequest, fedtest_run: ClusterSet,
 
 
 def _delete(view: ClusterSet, clients: dict[str, client.ApiClient], name: str) -> None:
-    """Delete within the deadline in every cluster (a failure's diagnostics were taken when it failed)."""
-    deadline = view.settings.namespace_deadline
-    stuck = [c for c, api in clients.items() if not namespaces.delete(api, name, deadline)]
-    if stuck:  # the session's leak check reports it too; this names the test that left it
-        pytest.fail(f"namespace {name} not deleted within {deadline:g}s in {', '.join(stuck)}", pytrace=False)
+    """Ask every cluster to delete it (a failure's diagnostics were taken when it failed); the session
+    awaits the deletions together (namespaces.Reaper) and its leak check names any namespace left."""
+    for cluster_name, api in clients.items():
+        namespaces.REAPER.delete(api, name, cluster_name)
 
 
 # --- the report -----------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,11 @@ def test_a_run_publishes_the_test_history_layout(pytester, kube_ab, tmp_path, mo
             assert "tok-8f3a9c1d2e" not in path.read_text(errors="replace"), path
     junit = (build / "artifacts" / "junit_01.xml").read_text()
     assert "Setup: existing up a" in junit and "test_passes[a]" in junit
+    suite = ET.fromstring(junit).find("testsuite")
+    assert suite is not None
+    timings = {p.get("name"): p.get("value") for p in suite.findall("./properties/property")}
+    assert timings["tests-seconds"] == meta["tests-seconds"]  # the tests phase is a JUnit property too
+    assert timings["bringup-seconds"] == meta["bringup-seconds"]
 
 
 def test_without_results_the_layout_lands_under_artifacts(pytester, kube_ab, tmp_path, monkeypatch):

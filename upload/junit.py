@@ -93,8 +93,8 @@ def _junit_case(case: CaseResult, name: str) -> TestCase:
     return tc
 
 
-def render(suite_name: str, cases: Iterable[CaseResult]) -> bytes:
-    """The JUnit document as UTF-8 bytes."""
+def render(suite_name: str, cases: Iterable[CaseResult], properties: Mapping[str, str] | None = None) -> bytes:
+    """The JUnit document as UTF-8 bytes; `properties` are the suite's own (e.g. the run's phase timings)."""
     if not suite_name.strip():
         raise ConfigError(
             "the JUnit suite needs a name", "pass a suite name (it prefixes every TestGrid row)"
@@ -103,7 +103,8 @@ def render(suite_name: str, cases: Iterable[CaseResult]) -> bytes:
     # A test's attempts (reruns, an `attempt` property) keep one name: TestGrid merges them into one cell.
     unique = iter(unique_names(c.name for c in case_list if "attempt" not in c.properties))
     names = [c.name if "attempt" in c.properties else next(unique) for c in case_list]
-    suite = TestSuite(suite_name, [_junit_case(c, n) for c, n in zip(case_list, names, strict=True)])
+    suite = TestSuite(suite_name, [_junit_case(c, n) for c, n in zip(case_list, names, strict=True)],
+                      properties=dict(properties) if properties else None)
     root = ET.fromstring(to_xml_report_string([suite], prettyprint=False, encoding="utf-8"))
     elements = root.findall("./testsuite/testcase")
     for element, case in zip(elements, case_list, strict=True):

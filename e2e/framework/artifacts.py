@@ -38,7 +38,7 @@ fi
 cat artifacts.sum
 """
 PIECE = 'tail -c "+$1" "$HANDOFF/artifacts.tar" | head -c "$2"'
-RELEASE = 'touch "$HANDOFF/collected"; kill -TERM "$(cat "$HANDOFF/collector.pid")"'
+RELEASE = 'touch "$HANDOFF/collected"'  # the collector sees it within a second and exits 0 (jobspec.py)
 
 
 @dataclass(frozen=True)

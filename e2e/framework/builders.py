@@ -64,22 +64,31 @@ def meta(name: str, labels: Mapping[str, str] | None = None,
     return out
 
 
+def verbatim(text: str) -> str:
+    """`text` escaped so that the kubelet passes it on unchanged. The kubelet expands `$(VAR)` (a variable
+    of the container's env) and turns `$$` into `$` in a container's command, args and env values
+    (k8s.io/kubernetes third_party/forked/golang/expansion); with every `$` doubled, what it expands is
+    exactly `text`. (Exec commands are not expanded: artifacts.py sends its scripts as they are.)"""
+    return text.replace("$", "$$")
+
+
 def container(name: str, image: str, command: Sequence[str] | None = None, *, pull_policy: str,
               args: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
               mounts: Mapping[str, str] | None = None, port: int | None = None,
               read_only_root: bool = True) -> Manifest:
-    """A container with the restricted security context; mounts maps volume name -> mount path."""
+    """A container with the restricted security context; mounts maps volume name -> mount path.
+    Command, args and env values reach the process exactly as given here (`verbatim`)."""
     out: Manifest = {
         "name": name, "image": image, "imagePullPolicy": pull_policy,
         "securityContext": {**RESTRICTED_CONTAINER, "readOnlyRootFilesystem": read_only_root},
         "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}, "limits": {"memory": "128Mi"}},
     }
     if command:
-        out["command"] = list(command)
+        out["command"] = [verbatim(word) for word in command]
     if args:
-        out["args"] = list(args)
+        out["args"] = [verbatim(word) for word in args]
     if env:
-        out["env"] = [{"name": k, "value": v} for k, v in env.items()]
+        out["env"] = [{"name": k, "value": verbatim(v)} for k, v in env.items()]
     if mounts:
         out["volumeMounts"] = [{"name": k, "mountPath": v} for k, v in mounts.items()]
     if port:
@@ -87,14 +96,24 @@ def container(name: str, image: str, command: Sequence[str] | None = None, *, pu
     return out
 
 
+RUNNER_POOL_KEY = "fedtest.io/runner-pool"  # the runner pool's label and NoSchedule taint (pool.py)
+# The suite's own pods tolerate a runner pool's taint: the pool test makes one while other tests run in
+# the same cluster, and on a one-node cluster its taint would keep their pods off the only node.
+POOL_TOLERATION = {"key": RUNNER_POOL_KEY, "operator": "Exists", "effect": "NoSchedule"}
+
+
 def pod_spec(containers: Sequence[Manifest], *, init_containers: Sequence[Manifest] = (),
              volumes: Sequence[Manifest] = (), restart_policy: str = "Never",
-             active_deadline_seconds: int | None = None, affinity: Manifest | None = None) -> Manifest:
+             active_deadline_seconds: int | None = None, affinity: Manifest | None = None,
+             tolerate_runner_pool: bool = True) -> Manifest:
+    """A pod spec; tolerate_runner_pool=False for a pod that must stay out of a runner pool."""
     spec: Manifest = {
         "containers": list(containers), "restartPolicy": restart_policy,
         "securityContext": restricted_pod_security(), "automountServiceAccountToken": False,
         "terminationGracePeriodSeconds": 5, "enableServiceLinks": False,
     }
+    if tolerate_runner_pool:
+        spec["tolerations"] = [dict(POOL_TOLERATION)]
     if init_containers:
         spec["initContainers"] = list(init_containers)
     if volumes:

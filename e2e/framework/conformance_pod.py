@@ -238,13 +238,7 @@ def ginkgo_env(plan: PodPlan) -> dict[str, str]:
         env["E2E_DRYRUN"] = "true"
     if plan.repo_list:
         env["KUBE_TEST_REPO_LIST"] = f"{CONFIG_DIR}/{REPO_LIST_KEY}"
-    return {name: literal(value) for name, value in env.items()}
-
-
-def literal(value: str) -> str:
-    """An env value the kubelet passes on as written: it expands $(VAR) and turns $$ into $ in env values
-    too, so a focus like `exec$` or `a$$b` would change; every $ doubled comes out as one."""
-    return value.replace("$", "$$")
+    return env  # builders.container keeps the values from the kubelet's $(VAR)/$$ expansion
 
 
 def pod(plan: PodPlan) -> dict[str, Any]:

@@ -54,11 +54,12 @@ while [ "$i" -lt "$STEP_COUNT" ]; do
 done
 """
 
-# Waits for the harness's release (the `collected` marker, or TERM), at most HOLD_SECONDS after the
-# steps ended; a background sleep so that the TERM of the release ends it at once.
+# Waits for the harness's release (the `collected` marker, looked for every second), at most HOLD_SECONDS
+# after the steps ended; TERM (the pod deleted) ends it at once, through the background sleep. The release
+# only writes the marker: a release that signalled the container's first process would be killed with it
+# (exit 137) when that process ends its container's PID namespace under the exec session.
 COLLECTOR_SCRIPT = r"""set -u
 trap 'exit 0' TERM
-echo $$ > "$HANDOFF/collector.pid"
 waited=0
 while [ ! -e "$HANDOFF/collected" ]; do
   if [ -e "$HANDOFF/steps-ended" ]; then

@@ -2,6 +2,11 @@
 
 The run-id label is what the end-of-session leak check looks for, so a namespace that
 outlives its test (deletion hung, worker killed) is reported rather than forgotten.
+
+A test's teardown asks for the deletion and goes on (`Reaper.delete`): the namespace controller takes
+seconds per namespace, and a worker waiting for each one in turn spends much of the run there. The
+process awaits them all at once before its session ends (`Reaper.wait`, fedtest.plugin), so the
+session's leak check still sees only what was really left.
 """
 
 from __future__ import annotations
@@ -9,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
+from dataclasses import dataclass, field
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -65,3 +72,39 @@ def of_run(api: client.ApiClient, run_id: str) -> list[str]:
     # Filter again client-side: a selector the server ignored must not make us blame others' namespaces.
     return sorted(ns.metadata.name for ns in listing.items
                   if (ns.metadata.labels or {}).get(RUN_LABEL) == run_id)
+
+
+@dataclass
+class Reaper:
+    """Namespaces being deleted whose end has not been awaited yet (one per process: REAPER)."""
+
+    pending: list[tuple[client.ApiClient, str, str]] = field(default_factory=list)  # (api, name, where)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def delete(self, api: client.ApiClient, name: str, where: str) -> None:
+        """Ask for the deletion now; `wait` awaits its end."""
+        try:
+            client.CoreV1Api(api).delete_namespace(name, propagation_policy="Foreground", _request_timeout=30)
+        except ApiException as err:
+            if err.status == 404:
+                return
+            raise
+        with self.lock:
+            self.pending.append((api, name, where))
+
+    def wait(self, deadline_seconds: float) -> list[str]:
+        """Await every pending deletion within one shared deadline; 'NAME in WHERE' of those still there."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+        deadline = waits.Deadline(deadline_seconds)
+        stuck = []
+        for api, name, where in pending:  # deleted side by side: the first wait is most of the others'
+            core = client.CoreV1Api(api)
+            try:  # one look at least, also past the deadline
+                waits.gone(core.list_namespace, None, name, "namespace", max(deadline.remaining(), 1.0))
+            except waits.WaitTimeout:
+                stuck.append(f"{name} in {where}")
+        return stuck
+
+
+REAPER = Reaper()

@@ -21,10 +21,12 @@ REACH_MARK = "::reach "
 
 # One verdict per target: reached (any answer), blocked (dropped, refused, timed out), no-dns.
 # Each target is tried until its expected verdict comes or TRIES run out (policies apply late).
+# Steps run under `sh -e`: a failed wget is a verdict, never the end of the step (`|| rc=$?`).
 REACH_SCRIPT = r"""reach() {
   i=0
   while :; do
-    out=$(timeout "${REACH_TIMEOUT:-6}" wget -T 4 -q -O - "$2" 2>&1); rc=$?
+    rc=0
+    out=$(timeout "${REACH_TIMEOUT:-6}" wget -T 4 -q -O - "$2" 2>&1) || rc=$?
     case "$out" in
       *"bad address"*) v=no-dns ;;
       *"timed out"*|*"refused"*|*"unreachable"*) v=blocked ;;

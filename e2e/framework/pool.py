@@ -1,5 +1,7 @@
 """The isolated runner pool: nodes labelled and tainted for runner pods, which alone carry the matching
-node selector and toleration, so nothing else lands there and runner pods land nowhere else."""
+node selector and toleration, so nothing else lands there and runner pods land nowhere else. (The suite's
+own pods tolerate the taint, builders.POOL_TOLERATION, so that a pool made by one test does not keep the
+pods of the tests running beside it off a one-node cluster.)"""
 
 from __future__ import annotations
 
@@ -12,10 +14,10 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from e2e.framework import podstates, waits
+from e2e.framework import builders, podstates, waits
 from e2e.framework.jobspec import Placement
 
-POOL_KEY = "fedtest.io/runner-pool"
+POOL_KEY = builders.RUNNER_POOL_KEY
 
 
 @dataclass(frozen=True)

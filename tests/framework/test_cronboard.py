@@ -214,10 +214,22 @@ def test_clock_bound_tests_are_collected_first_in_their_order() -> None:
     assert [i.name for i in items] == ["suspend", "forbid", "ingress", "pods"]
 
 
+def test_long_tests_come_right_after_the_clock_bound_ones() -> None:
+    def item(name: str, fixtures: list[str], long: bool) -> SimpleNamespace:
+        return SimpleNamespace(name=name, fixturenames=fixtures,
+                               get_closest_marker=lambda mark: mark if long and mark == e2e_conftest.LONG else None)
+
+    items = [item("pods", [], False), item("queue", [], True), item("suspend", ["cron_board"], False),
+             item("ingress", [], False), item("twenty", [], True)]
+    e2e_conftest.pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [i.name for i in items] == ["suspend", "queue", "twenty", "pods", "ingress"]
+
+
+
 @pytest.mark.parametrize(("args", "workers"), [
-    (["--provider", "kind", "--clusters", "2"], 3),
-    (["--provider", "existing", "--contexts", "a,b,c"], 4),
-    (["--provider", "kind"], 2),
+    (["--provider", "kind", "--clusters", "2"], 7),
+    (["--provider", "existing", "--contexts", "a,b,c"], 10),
+    (["--provider", "kind"], 4),
 ])
 def test_auto_workers_come_from_the_clusters_not_the_cores(pytester: pytest.Pytester, args: list[str],
                                                            workers: int) -> None:

@@ -28,7 +28,7 @@ case "$url" in
   *refuse*) echo "wget: can't connect to remote host (10.0.0.1): Connection refused" >&2; exit 1 ;;
   *hang*) exec sleep 30 ;;
   *late*) if [ "$n" -lt 3 ]; then echo "wget: download timed out" >&2; exit 1; fi; echo hello ;;
-  *error*) echo "wget: server returned error: HTTP/1.1 400 Bad Request" >&2; exit 1 ;;
+  *error*|*:443/) echo "wget: server returned error: HTTP/1.1 400 Bad Request" >&2; exit 1 ;;  # :443: plain HTTP to TLS
   *) echo "<html>hello</html>" ;;
 esac
 """
@@ -46,8 +46,10 @@ def stub_wget(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def run_reach(calls: str, tries: int = 3) -> dict[str, str]:
+    """The probe as a step runs it: `sh -ec`, so a command that fails outside a test ends the step. (The
+    machine's POSIX sh: busybox's would run its own wget ahead of the stand-in on PATH.)"""
     env = {**os.environ, "TRIES": str(tries), "REACH_TIMEOUT": "1", "REACH_PAUSE": "0.1"}
-    done = subprocess.run(["sh", "-c", netpol.REACH_SCRIPT + calls], env=env, capture_output=True, text=True,
+    done = subprocess.run(["sh", "-ec", netpol.REACH_SCRIPT + calls], env=env, capture_output=True, text=True,
                           timeout=60, check=True)
     return netpol.verdicts(done.stdout)
 
@@ -97,7 +99,7 @@ def test_the_suites_test_skips_where_policies_are_not_enforced(clusters: Cluster
     client.CoreV1Api(east).create_namespaced_service("default", {
         "metadata": {"name": "kubernetes", "namespace": "default"},
         "spec": {"clusterIP": "10.96.0.1", "ports": [{"port": 443}]}})
-    with clusters.kubelet("east"), FakeControllers("east", east, node_port=30080):
+    with clusters.kubelet("east", tools=stub_wget), FakeControllers("east", east, node_port=30080):
         launcher = Launcher(east, NAMESPACE, builders.Images(), tmp_path / "artifacts")
         expected = "cluster east does not enforce NetworkPolicy: a pod behind a deny-all-ingress policy was " \
                    "still reached after 2 tries"

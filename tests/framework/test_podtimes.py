@@ -89,3 +89,33 @@ def test_the_launcher_records_the_kubelets_timestamps(clusters: Clusters, east: 
     assert result.phase == "Succeeded", result
     assert result.timeline.started is not None  # the fake kubelet's startedAt, first seen while Running
     assert result.timeline.started <= dt.datetime.now(dt.UTC)
+
+
+def written_by_kubelet(base: client.V1Pod, seconds: int) -> client.V1Pod:
+    base.metadata.managed_fields = [
+        client.V1ManagedFieldsEntry(manager="kube-scheduler", operation="Update", subresource="status", time=at(1)),
+        client.V1ManagedFieldsEntry(manager="kubelet", operation="Update", subresource="status", time=at(seconds)),
+        client.V1ManagedFieldsEntry(manager="fedtest", operation="Update", time=at(0))]
+    return base
+
+
+def test_the_overhead_counts_from_when_the_kubelet_reported_the_start() -> None:
+    """The kubelet started each container at 2 s but wrote so at 5 s; the launcher saw it 0.5 s later."""
+    timelines = []
+    for _ in range(3):
+        timeline = PodTimeline()
+        timeline.observe(pod(("PodScheduled", "True", 1)), "steps", now=at(2))
+        timeline.observe(written_by_kubelet(pod(running_since=2), 5), "steps", now=at(5) + dt.timedelta(seconds=0.5))
+        timeline.observe(written_by_kubelet(pod(terminated_started=2), 9), "steps", now=at(10))
+        timelines.append(timeline)
+    props = startup_properties([5.4, 5.4, 5.4], timelines)
+    assert props["cluster_pod_started_p50_seconds"] == 2 and props["cluster_pod_reported_p50_seconds"] == 5
+    assert props["kubelet_report_lag_p50_seconds"] == props["kubelet_report_lag_p99_seconds"] == 3
+    assert props["harness_overhead_p50"] == props["harness_overhead_p99"] == 1.1
+    assert props["launcher_over_started_p50"] == 2.7
+
+
+def test_without_the_kubelets_write_time_the_overhead_counts_from_the_start() -> None:
+    timeline = PodTimeline()
+    timeline.observe(pod(running_since=2), "steps", now=at(3))
+    assert startup_properties([3.0], [timeline])["harness_overhead_p50"] == 1.5

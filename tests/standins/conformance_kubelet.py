@@ -42,7 +42,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from tests.standins.kube import KubeStandIn
-from tests.standins.kubelet import FakeKubelet, PodLog, _now, _status
+from tests.standins.kubelet import FakeKubelet, PodLog, _now, _status, container_env, expand
 
 TOTAL_SPECS = 7389
 SUITE_NODES_BEFORE = ("[ReportBeforeSuite]", "[SynchronizedBeforeSuite]")
@@ -98,16 +98,6 @@ def add_api_service(api: client.ApiClient) -> None:
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": "kubernetes", "namespace": "default"},
             "spec": {"clusterIP": SERVICE_IP, "ports": [{"name": "https", "port": SERVICE_PORT,
                                                          "protocol": "TCP", "targetPort": 6443}]}})
-
-
-def kubelet_expand(value: str, env: dict[str, str]) -> str:
-    """The kubelet's expansion of an env value: $$ -> $, $(NAME) -> its value when NAME is defined."""
-    def one(match: re.Match[str]) -> str:
-        if match.group(0) == "$$":
-            return "$"
-        name = match.group(1)
-        return env[name] if name in env else match.group(0)
-    return re.sub(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_]*)\)", one, value)
 
 
 def select(specs: list[Spec], focus: str, skip: str) -> list[Spec]:
@@ -249,7 +239,7 @@ class FakeConformanceKubelet(FakeKubelet):
                  folders: dict[str, Path], deleted: threading.Event) -> None:
         env = {"KUBERNETES_SERVICE_HOST": SERVICE_IP, "KUBERNETES_SERVICE_PORT": str(SERVICE_PORT)}
         for item in runner.get("env", []):
-            env[item["name"]] = kubelet_expand(item.get("value", ""), env)
+            env[item["name"]] = expand(item.get("value", ""), env)
         mounts = {m["mountPath"]: folders[m["name"]] for m in runner.get("volumeMounts", [])}
         context = _Context(env, mounts)
         results = mounts[env.get("RESULTS_DIR", "/tmp/results")]
@@ -284,11 +274,11 @@ class FakeConformanceKubelet(FakeKubelet):
         mount = carrier["volumeMounts"][0]
         results = str(folders[mount["name"]])
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        for item in carrier.get("env", []):
-            value = kubelet_expand(item.get("value", ""), env)
-            env[item["name"]] = results + value[len(mount["mountPath"]):] if value.startswith(
-                mount["mountPath"]) else value
-        proc = subprocess.Popen([*carrier["command"], *carrier.get("args", [])], env=env, cwd=self.root,
+        mount_path = mount["mountPath"]
+        for name, value in container_env(carrier).items():  # expanded as the kubelet does
+            env[name] = results + value[len(mount_path):] if value.startswith(mount_path) else value
+        argv = [expand(word, env) for word in [*carrier["command"], *carrier.get("args", [])]]
+        proc = subprocess.Popen(argv, env=env, cwd=self.root,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
 
         def read() -> None:

@@ -2,14 +2,17 @@
 
 kmock has no controllers, so nothing ever changes a pod's phase. This thread watches pods, moves them
 Pending -> Running -> Succeeded/Failed by patching /status, and, for containers with a command, really
-runs the command with `sh` in temporary folders that stand in for the pod's volumes (emptyDir per pod,
-a folder per PersistentVolumeClaim, ConfigMap items written out). Env values that point into a mount
-(or at the termination-message path) are rewritten to those folders. The pod's containers run side
-by side; each one's output is served as its log (?container=NAME, follow=true streams it), its exit
-code and termination message land in its status as it ends, the pod ends when all have (Succeeded
-only if all exited 0), activeDeadlineSeconds ends the pod with reason DeadlineExceeded, and deleting
-the pod kills its processes. While a container runs, pods/exec into it (tests/standins/execstream.py)
-runs the command here with the container's env.
+runs the command in temporary folders that stand in for the pod's volumes (emptyDir per pod, a folder per
+PersistentVolumeClaim, ConfigMap items written out). Env values that point into a mount (or at the
+termination-message path) are rewritten to those folders. As the kubelet does, env values and then command
+and args are expanded first (`expand`: `$$` -> `$`, `$(VAR)` of a defined variable -> its value), and the
+commands find busybox's applets first on PATH (`sh`, `timeout`, `tar`, ... as in the busybox image the
+suite runs), so a script behaves here as it does in the pod (`sh -ec`: a failed command ends the step).
+The pod's containers run side by side; each one's output is served as its log (?container=NAME,
+follow=true streams it), its exit code and termination message land in its status as it ends, the pod
+ends when all have (Succeeded only if all exited 0), activeDeadlineSeconds ends the pod with reason
+DeadlineExceeded, and deleting the pod kills its processes. While a container runs, pods/exec into it
+(tests/standins/execstream.py) runs the command here with the container's env.
 
 Before a container starts it passes what a real node checks (tests/standins/admission.py): the pod
 must fit a node (else the scheduler's Unschedulable condition), the image reference must parse (else
@@ -39,6 +42,57 @@ from kubernetes.client.rest import ApiException
 from tests.standins import admission
 from tests.standins.execstream import ExecEndpoint, Process
 from tests.standins.kube import KubeStandIn
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """The kubelet's expansion of a container's env values, command and args (a port of
+    k8s.io/kubernetes third_party/forked/golang/expansion.Expand): `$$` is `$`, `$(VAR)` is VAR's value
+    when VAR is defined and stays as written otherwise, any other `$` is kept."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "$" or i + 1 == len(text):
+            out.append(text[i])
+            i += 1
+            continue
+        follower = text[i + 1]
+        if follower == "$":
+            out.append("$")
+            i += 2
+        elif follower == "(":
+            close = text.find(")", i + 2)
+            if close < 0:  # an unfinished reference: kept, and scanning goes on after the "$("
+                out.append("$(")
+                i += 2
+                continue
+            name = text[i + 2:close]
+            out.append(env.get(name, f"$({name})"))
+            i = close + 1
+        else:
+            out.append("$" + follower)
+            i += 2
+    return "".join(out)
+
+
+def container_env(c: dict[str, Any]) -> dict[str, str]:
+    """The container's env as the kubelet builds it: each value expanded with the variables defined before
+    it; values from ConfigMaps (valueFrom, resolved by admission.py) are taken as they are."""
+    env: dict[str, str] = {}
+    for item in c.get("env", []):
+        value = item.get("value", "")
+        env[item["name"]] = value if "valueFrom" in item else expand(value, env)
+    return env
+
+
+def busybox_applets(root: Path) -> str | None:
+    """A folder of busybox's applets (sh, wget, timeout, ...) for the front of PATH; None without busybox."""
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        return None
+    folder = root / "busybox"
+    folder.mkdir(exist_ok=True)
+    subprocess.run([busybox, "--install", "-s", str(folder)], check=True, capture_output=True)
+    return str(folder)
 
 
 def _now() -> str:
@@ -77,7 +131,8 @@ class FakeKubelet:
 
     def __init__(self, kube: KubeStandIn, cluster: str, api: client.ApiClient, *,
                  start_delay: float = 0.3, end_delay: float = 0.3, unpullable: Collection[str] = (),
-                 pull_backoff: float = 0.5, exec_options: dict[str, Any] | None = None) -> None:
+                 pull_backoff: float = 0.5, exec_options: dict[str, Any] | None = None,
+                 tools: Path | None = None) -> None:
         self.kube = kube
         self.emulator = kube.clusters[cluster].emulator
         self.core = client.CoreV1Api(api)
@@ -86,6 +141,10 @@ class FakeKubelet:
         self.unpullable = set(unpullable)
         self.pull_backoff = pull_backoff
         self.root = Path(tempfile.mkdtemp(prefix="fake-kubelet-"))
+        # PATH in the containers: busybox's applets, as in the busybox image. `tools` (stand-ins for what
+        # needs a network, e.g. a wget) replace them: busybox runs its own applets ahead of PATH, even from
+        # `timeout`, so with tools the commands get the machine's POSIX sh and programs instead.
+        self.path = [str(tools)] if tools is not None else [p for p in [busybox_applets(self.root)] if p]
         self.deleted: dict[str, threading.Event] = {}
         self.workers: list[threading.Thread] = []
         self._watch = watch.Watch()
@@ -321,15 +380,15 @@ class FakeKubelet:
             return 0, "", ""
         termination = Path(tempfile.mkstemp(dir=self.root)[1])
         mounts = {m["mountPath"]: folders[m["name"]] for m in c.get("volumeMounts", [])}
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        for item in c.get("env", []):
-            value = item.get("value", "")
+        host_path = os.environ.get("PATH", "/usr/bin:/bin")
+        env = {"PATH": os.pathsep.join([*self.path, host_path])}
+        for name, value in container_env(c).items():
             if value == c.get("terminationMessagePath", "/dev/termination-log"):
                 value = str(termination)
             for mount_path, folder in mounts.items():
                 if value == mount_path or value.startswith(mount_path + "/"):
                     value = str(folder) + value[len(mount_path):]
-            env[item["name"]] = value
+            env[name] = value
         if key is not None:
             self.running[key] = Process(env, str(self.root))
         begun()
@@ -341,7 +400,8 @@ class FakeKubelet:
 
     def _follow(self, c: dict[str, Any], env: dict[str, str], deleted: threading.Event, started: float,
                 spec: dict[str, Any], log: PodLog, termination: Path) -> tuple[int, str, str]:
-        proc = subprocess.Popen([*c["command"], *c.get("args", [])], env=env, cwd=self.root,
+        argv = [expand(word, env) for word in [*c["command"], *c.get("args", [])]]
+        proc = subprocess.Popen(argv, env=env, cwd=self.root,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         reader = threading.Thread(target=lambda: [log.data.extend(chunk) for chunk in
                                                   iter(lambda: os.read(proc.stdout.fileno(), 4096), b"")])
