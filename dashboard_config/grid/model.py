@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -27,7 +27,7 @@ from dashboard_config.grid import build as column_rules
 from dashboard_config.grid import summary, testgrid
 from dashboard_config.grid.build import BuildFiles, GroupRules, NotRead, TestGridCrash
 from dashboard_config.grid.golang import natural_key, natural_less
-from dashboard_config.grid.testgrid import RUNNING, Column
+from dashboard_config.grid.testgrid import RUNNING, Column, shown_message
 from dashboard_config.grid.tree import ReadError, Tree, Trees
 from upload import layout
 from upload.errors import ConfigError
@@ -152,13 +152,22 @@ def steady_columns(tree: Tree, prefix: str, rules: GroupRules, days: float, now:
         if when < stop and kept:
             continue
         kept.append(column)
-    kept = truncate_running(newest_first(kept))
+    kept = [stored(column) for column in truncate_running(newest_first(kept))]
     hint = ""
     for column in kept:  # read.go hintStarted
         if not hint or natural_less(hint, column.hint):
             hint = column.hint
     again = [build for build in listed if not hint or natural_less(hint, build)]
     return newest_first(read_columns(tree, prefix, again, rules, now, stop) + kept)
+
+
+def stored(column: Column) -> Column:
+    """A column as the first cycle stored it: appendCell cut each message, and the grid keeps only UTF-8.
+
+    The next cycle's appendCell cuts it once more, so a kept column's message can differ from a re-read one.
+    """
+    cells = {name: replace(cell, message=shown_message(cell.message)) for name, cell in column.cells.items()}
+    return replace(column, cells=cells)
 
 
 def truncate_running(columns: list[Column]) -> list[Column]:
