@@ -228,14 +228,17 @@ def overall_cell(started: int, finished: dict[str, Any], malformed: list[str], n
     return Cell(RUNNING, "R", "Build still running...")
 
 
-def pod_cell(overall: Cell, finished: dict[str, Any], podinfo: bytes | None, now: float) -> Cell | None:
-    """read.go convertResult's prowjob analysis (`<job>.Pod`) for a build without Prow's podinfo.json."""
+def pod_cell(overall: Cell, waiting: bool, podinfo: bytes | None) -> Cell | None:
+    """read.go convertResult's prowjob analysis (`<job>.Pod`) for a build without Prow's podinfo.json.
+
+    `waiting`: podinfo.json may still come (an hour after finished.json's timestamp; without finished.json,
+    24 hours after the start).
+    """
     if overall.status == RUNNING:
         return None
     if podinfo:
         return Cell(PASS)
-    ended = finished.get("timestamp") or 0
-    if ended > 0 and now - ended < POD_GRACE_SECONDS:
+    if waiting:
         return Cell(RUNNING, "!", NO_PODINFO)
     return Cell(PASS_WITH_SKIPS, "!", NO_PODINFO)
 
@@ -258,9 +261,10 @@ def convert_build(files: BuildFiles, rules: GroupRules, now: float, stop: float)
     started = decode_document("started", files.started or None, STARTED_TYPES)
     finished = decode_document("finished", files.finished or None, FINISHED_TYPES)
     start = started.get("timestamp") or 0
-    if not start:
+    read_start = "started.json" not in malformed  # a zero-byte started.json is only "malformed"
+    if not start and read_start:
         raise NotRead(RUNNING, NO_START)
-    if start < stop:
+    if start < stop and read_start:
         raise NotRead(UNKNOWN, f"build too old; started {start} before {int(stop)})")
     meta = string_metadata(finished)
     found: dict[str, list[Cell]] = {}
@@ -281,7 +285,11 @@ def convert_build(files: BuildFiles, rules: GroupRules, now: float, stop: float)
         overall = Cell(FAIL, "F", "Build failed outside of test results", overall.metrics)
     cells: dict[str, Cell] = {f"{rules.job}.{OVERALL}": overall}
     if rules.analyze_prowjob:
-        pod = pod_cell(overall, finished, files.podinfo, now)
+        if files.finished:
+            waiting = now - (finished.get("timestamp") or 0) < POD_GRACE_SECONDS
+        else:
+            waiting = now - start < RUNNING_LIMIT_SECONDS
+        pod = pod_cell(overall, waiting, files.podinfo)
         if pod is not None:
             cells[f"{rules.job}.Pod"] = pod
     for name, seen in found.items():

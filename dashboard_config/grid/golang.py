@@ -70,9 +70,12 @@ def xml_int(value: str | None) -> int | None:
     return parse_int(go_trim(value))
 
 
-def cut(data: bytes, limit: int) -> bytes:
-    """metadata/junit/junit.go truncate: at `limit` bytes or more keep both halves around "..."."""
-    if limit <= 0 or len(data) < limit:
+def cut(data: bytes, limit: int, longer_only: bool = False) -> bytes:
+    """metadata/junit/junit.go truncate: at `limit` bytes or more keep both halves around "...".
+
+    `longer_only`: the grid's own cut (updater.go appendCell) leaves a message of exactly `limit` bytes.
+    """
+    if limit <= 0 or len(data) < limit or (longer_only and len(data) == limit):
         return data
     half = limit // 2
     return data[:half] + b"..." + data[len(data) - half :]

@@ -157,14 +157,26 @@ def steady_columns(tree: Tree, prefix: str, rules: GroupRules, days: float, now:
     for column in kept:  # read.go hintStarted
         if not hint or natural_less(hint, column.hint):
             hint = column.hint
-    again = [build for build in listed if not hint or natural_less(hint, build)]
-    return newest_first(read_columns(tree, prefix, again, rules, now, stop) + kept)
+    again = [build for build in listed if listed_after(hint, build)]
+    # The grid TestGrid stores; the tabulator's own appendCell cuts each message once more (site, oracle).
+    return [stored(column) for column in newest_first(read_columns(tree, prefix, again, rules, now, stop) + kept)]
+
+
+def listed_after(hint: str, build: str) -> bool:
+    """util/gcs ListBuilds after the hint: natural order, and for an id that is not a number GCS's
+    StartOffset (object names compare bytewise) also applies, so "b10" is never listed after "b2"."""
+    if not hint:
+        return True
+    if not re.fullmatch(r"[+-]?[0-9]+", hint) and (build + "/").encode() < hint.encode():
+        return False
+    return natural_less(hint, build)
 
 
 def stored(column: Column) -> Column:
-    """A column as the first cycle stored it: appendCell cut each message, and the grid keeps only UTF-8.
+    """A column as an update cycle stores it: appendCell cut each message, and the grid keeps only UTF-8.
 
-    The next cycle's appendCell cuts it once more, so a kept column's message can differ from a re-read one.
+    Every later ConstructGrid (the next cycle, the tabulator) cuts it once more: a message can end with more
+    than three dots.
     """
     cells = {name: replace(cell, message=shown_message(cell.message)) for name, cell in column.cells.items()}
     return replace(column, cells=cells)

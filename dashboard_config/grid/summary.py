@@ -4,10 +4,11 @@ Sources in GoogleCloudPlatform/testgrid (3136f937):
 - pkg/updater/updater.go alertRow: a row alerts when its newest finished results hold the test group's
   num_failures_to_alert failures in a row (before num_passes_to_disable_alert passes). Production's
   tabulator runs without --tab-alerts, so the tab's alert_options.num_failures_to_alert is not used.
-- pkg/summarizer/summary.go updateTab/overallStatus: STALE when the newest column is older than the
-  tab's alert_stale_results_hours; FAIL when a row alerts; FLAKY when a row's `recent` newest results
-  (num_columns_recent, running ignored) hold anything but a pass; PASS when some result passed;
-  UNKNOWN when there is nothing to judge. filterGrid/recentRows: rows without recent results do not count.
+- pkg/summarizer/summary.go updateTab/overallStatus: STALE when the newest finished column is older than
+  the tab's alert_stale_results_hours (or there is none and stale hours are set); FAIL when a row alerts;
+  FLAKY when a row's `recent` (num_columns_recent) newest results, running ignored, hold anything but a
+  pass; PASS when one passed in a column that is not running anywhere; UNKNOWN otherwise.
+  filterGrid/recentRows: rows without recent results do not count.
 - pkg/result Coalesce: PASS_WITH_SKIPS counts as PASS, TOOL_FAIL as FAIL, RUNNING as no result.
 """
 
@@ -101,19 +102,6 @@ def alert(columns: list[Column], row: str, failures_to_open: int, passes_to_clos
     return Failure(row, total, latest[0], latest[1])
 
 
-def recent_results(columns: list[Column], row: str, recent: int) -> list[str]:
-    """The row's newest `recent` results that are not NO_RESULT, coalesced (summary.go overallStatus)."""
-    found = []
-    for column in columns:
-        cell = column.cells.get(row)
-        result = coalesce(cell.status if cell else None)
-        if result != NO_RESULT:
-            found.append(result)
-            if len(found) == recent:
-                break
-    return found
-
-
 def has_recent(columns: list[Column], row: str, recent: int) -> bool:
     """summary.go recentRows: a row whose newest `recent` columns are all empty does not count."""
     return any(row in column.cells for column in columns[:recent])
@@ -131,7 +119,7 @@ def tab_state(
     """The summarizer's overallStatus for one tab; `columns` newest first, `started` in ms."""
     rows = [row for row in rows if has_recent(columns, row, recent)]
     latest = latest_failures(columns, rows, recent)
-    ran = next((c for c in columns if any(coalesce(c.cells[r].status) != NO_RESULT for r in rows if r in c.cells)), None)
+    ran = next((c for c in columns if any(r in c.cells for r in rows)), None)  # summary.go latestRun
     if stale_hours and ran is None:
         return TabState(STALE_STATE, "no completed results", [], latest)
     if ran is None:
@@ -146,17 +134,31 @@ def tab_state(
     if alerting:
         reason = f"{len(alerting)} row(s) failed {failures_to_alert} or more times in a row (the test group's alert)"
         return TabState(FAIL_STATE, reason, alerting, latest)
+    running = {c.build for c in columns if any(c.cells[r].status == RUNNING for r in rows if r in c.cells)}
     found = False
     for row in rows:
-        results = recent_results(columns, row, recent)
-        if any(result != PASS for result in results):
-            flaked = any(FLAKY in recent_results(columns, other, recent) for other in rows)
-            why = "a test flaked" if flaked else "failures or unknown results, none alerting yet"
-            return TabState(FLAKY_STATE, f"{why} in the newest {recent} results of a row", [], latest, flaked)
-        found = found or bool(results)
+        for column, result in recent_results(columns, row, recent):
+            if result != PASS:
+                flaked = any(FLAKY in [r for _, r in recent_results(columns, other, recent)] for other in rows)
+                why = "a test flaked" if flaked else "failures or unknown results, none alerting yet"
+                return TabState(FLAKY_STATE, f"{why} in the newest {recent} results of a row", [], latest, flaked)
+            found = found or column.build not in running
     if found:
-        return TabState(PASS_STATE, f"the newest {recent} results of every row passed", [], latest)
+        return TabState(PASS_STATE, f"the newest {recent} finished results of every row passed", [], latest)
     return TabState(UNKNOWN_STATE, "no finished results", [], latest)
+
+
+def recent_results(columns: list[Column], row: str, recent: int) -> list[tuple[Column, str]]:
+    """The row's newest `recent` results that are not NO_RESULT, coalesced (summary.go overallStatus)."""
+    found = []
+    for column in columns:
+        cell = column.cells.get(row)
+        result = coalesce(cell.status if cell else None)
+        if result != NO_RESULT:
+            found.append((column, result))
+            if len(found) == recent:
+                break
+    return found
 
 
 def latest_failures(columns: list[Column], rows: list[str], recent: int) -> list[Failure]:

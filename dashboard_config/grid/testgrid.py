@@ -334,4 +334,4 @@ def split_cells(name: str, cells: list[Cell]) -> dict[str, Cell]:
 
 def shown_message(message: str) -> str:
     """updater.go appendCell: the message cut at 140 bytes once more, as the grid's JSON carries it."""
-    return golang.json_string(golang.cut(_bytes(message), MESSAGE_MAX))
+    return golang.json_string(golang.cut(_bytes(message), MESSAGE_MAX, longer_only=True))
