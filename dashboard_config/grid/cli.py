@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import argparse
 import functools
-import sys
 import http.server
+import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from dashboard_config import config as testgrid_config
 from dashboard_config.grid import model, site
-from dashboard_config.grid.tree import LocalTree, Trees, open_trees
+from dashboard_config.grid.tree import LocalTree, open_trees
 from upload.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1]
@@ -43,8 +43,7 @@ def add_parser(sub) -> None:
         help="where a bucket's results are: a folder or GCS location holding logs/<job>/<build>/. TestGrid "
         "reads each test group from the bucket in its gcs_prefix; BUCKET=... says where that bucket is "
         "(repeat for each organisation's bucket), a value without BUCKET= stands for every other bucket. "
-        "STORAGE_EMULATOR_HOST selects a GCS emulator (default: %s, where `tox -e e2e-kind` writes)"
-        % DEFAULT_RESULTS,
+        f"STORAGE_EMULATOR_HOST selects a GCS emulator (default: {DEFAULT_RESULTS}, where `tox -e e2e-kind` writes)",
     )
     p.add_argument(
         "--link-base",

@@ -173,4 +173,4 @@ def format_g4(value: float) -> str:
         return "NaN"
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
-    return "%.4g" % value
+    return f"{value:.4g}"

@@ -293,7 +293,8 @@ def build_dashboards(config: Config, trees: Trees, days: float | None = None, no
     other = Dashboard(UNCONFIGURED, "Jobs found in the results that no test group in the config reads.")
     for bucket, tree in trees.items():
         for job in sorted(tree.folders("logs"), key=natural_key):
-            if (bucket, f"logs/{job}") in configured or (bucket == "" and any(p == f"logs/{job}" for _, p in configured)):
+            read_by_group = bucket == "" and any(path == f"logs/{job}" for _, path in configured)
+            if (bucket, f"logs/{job}") in configured or read_by_group:
                 continue
             group = {"name": job, "gcs_prefix": f"{bucket or 'results'}/logs/{job}"}
             other.tabs.append(make_tab(trees, other.name, {"name": job}, group, days, now, cache))

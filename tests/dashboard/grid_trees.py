@@ -183,7 +183,10 @@ def go_decoder_tree(root: Path, now: float) -> Path:
     """JUnit Go's decoder refuses is "Malformed artifacts"; artifacts/test.xml is read like junit*.xml."""
     comma = '<testsuite name="s"><testcase name="comma" time="1,5"/></testsuite>'
     tests = '<testsuites><testsuite name="s" tests="3.0"><testcase name="float-count"/></testsuite></testsuites>'
-    fine = '<testsuite name="s"><testcase name="odd" time=" 2 " file="x" line="y"/><testcase name="e" time="1e2"/></testsuite>'
+    fine = (
+        '<testsuite name="s"><testcase name="odd" time=" 2 " file="x" line="y"/>'
+        '<testcase name="e" time="1e2"/></testsuite>'
+    )
     return _finished_builds(root, now, [
         ("1", 5, "SUCCESS", {ART: comma}), ("2", 4, "SUCCESS", {ART: tests}),
         ("3", 3, "SUCCESS", {"artifacts/test.xml": junit(case("from test.xml"))}), ("4", 2, "SUCCESS", {ART: fine}),
@@ -205,13 +208,15 @@ def properties_tree(root: Path, now: float) -> Path:
     """Numeric properties are metrics; a property can name rows (test_name_config) or be the cell text."""
     def prop_case(name: str, attempt: str, cluster: str, body: str = "") -> str:
         props = f'<properties><property name="attempt" value="{attempt}"/><property name="cluster" value="{cluster}"/>'
-        return f'<testcase name="{name}" time="3">{props}<property name="wait" value="1.5"/></properties>{body}</testcase>'
+        props += '<property name="wait" value="1.5"/></properties>'
+        return f'<testcase name="{name}" time="3">{props}{body}</testcase>'
 
     cases = (
         prop_case("test_cronjobs", "1", "c1", failure("missed a tick")), prop_case("test_cronjobs", "2", "c1"),
         prop_case("test_cronjobs", "1", "c2"), prop_case("test_runner_pods", "1", "c1", skipped("no GPU")),
     )  # fmt: skip
-    return _finished_builds(root, now, [("1", 3, "SUCCESS", {ART: junit(*cases)}), ("2", 2, "FAILURE", {ART: junit(*cases[:1])})])
+    builds = [("1", 3, "SUCCESS", {ART: junit(*cases)}), ("2", 2, "FAILURE", {ART: junit(*cases[:1])})]
+    return _finished_builds(root, now, builds)
 
 
 def natural_order_tree(root: Path, now: float) -> Path:
@@ -271,7 +276,8 @@ def pod_tree(root: Path, now: float) -> Path:
 ORACLE_TREES: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {
     "sample": (sample_tree, {}, {}),
     "conformance-tab-filtered": (conformance_tree, {}, {"base_options": "include-filter-by-regex=Conformance"}),
-    "exclude-filter": (conformance_tree, {}, {"base_options": "exclude-filter-by-regex=Overall&exclude-filter-by-regex=cron"}),
+    "exclude-filter": (conformance_tree, {}, {"base_options": "exclude-filter-by-regex=Overall&"
+                                                              "exclude-filter-by-regex=cron"}),
     "no-started-json": (no_start_tree, {}, {}),
     "finished-timestamp-zero": (finished_zero_tree, {}, {}),
     "go-decoder-refuses-and-test-xml": (go_decoder_tree, {}, {}),

@@ -141,7 +141,7 @@ def theirs(oracle: Oracle) -> dict[str, Any]:
                 for c in cells
             ]
             for name, cells in rows.items()
-        },  # fmt: skip
+        },
         "status": (grid.get("summary") or {}).get("status", ""),
         "crash": oracle.crash,
     }
