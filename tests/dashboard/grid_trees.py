@@ -104,14 +104,17 @@ def sample_tree(root: Path, now: float) -> Path:
 
 
 def render_sample(folder: Path, now: float) -> Path:
-    """The sample tree and its site under `folder`; returns the kind nightly tab's grid page."""
+    """The sample tree (with conformance) and its site under `folder`; returns the kind nightly tab's page.
+
+    The kind conformance tab is at ../provider-fedtest-conformance/tab-kind-conformance.html from it.
+    """
     import argparse
 
     from dashboard_config.grid import cli
 
-    results = sample_tree(folder / "results", now)
+    results = conformance_tree(folder / "results", now)
     out = folder / "site"
-    cli.build(argparse.Namespace(results=str(results), config=cli.CONFIG_DIR, out=out, days=None, serve=False), now)
+    cli.build(argparse.Namespace(results=[str(results)], config=cli.CONFIG_DIR, out=out, days=None, serve=False), now)
     return folder / "site" / "provider-fedtest-nightly" / "tab-kind-nightly.html"
 
 
