@@ -252,7 +252,7 @@ def failing_tree(root: Path, now: float) -> Path:
 
 def id_out_of_sequence_tree(root: Path, now: float) -> Path:
     """An epoch-seconds id among small ids: every later small id sorts before it and is never read."""
-    return _finished_builds(root, now, [("7", 50, "SUCCESS", {}), (str(int(now - 40 * HOUR)), 40, "SUCCESS", {}),
+    return _finished_builds(root, now, [("7", 50, "SUCCESS", {}), ("1765000000", 40, "SUCCESS", {}),
                                         ("8", 30, "SUCCESS", {}), ("9", 2, "FAILURE", {})])  # fmt: skip
 
 
@@ -272,9 +272,11 @@ def empty_tree(root: Path, now: float) -> Path:
 
 def pod_tree(root: Path, now: float) -> Path:
     """Prowjob analysis on: the `<job>.Pod` row says podinfo.json is missing (RUNNING for an hour)."""
-    return _finished_builds(root, now, [("1", 5, "SUCCESS", {}), ("2", 0.5, "FAILURE", {}), ("3", 26, "SUCCESS", {})])
+    return _finished_builds(root, now, [("1", 26, "SUCCESS", {}), ("2", 5, "SUCCESS", {}), ("3", 0.5, "FAILURE", {})])
 
 
+# Trees tg-read reads build by build as they start, keeping its grid, as TestGrid does over time.
+READ_OVER_TIME = {"build-id-out-of-sequence"}
 # name: (tree, test group changes, tab changes); each pins one of TestGrid's rules against tg-read.
 ORACLE_TREES: dict[str, tuple[Any, dict[str, Any], dict[str, Any]]] = {
     "sample": (sample_tree, {}, {}),

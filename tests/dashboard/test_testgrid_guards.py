@@ -73,21 +73,24 @@ def test_publish_refuses_an_epoch_id_into_a_job_numbered_by_jenkins(tmp_path: Pa
 
 
 def test_testgrid_hides_builds_after_an_out_of_sequence_id(tmp_path: Path) -> None:
-    """What the refusal prevents: tg-read, like the preview, never shows build 8 and 9 after the epoch id."""
+    """What the refusal prevents: TestGrid (tg-read keeping its grid between runs, as in production) never
+    shows builds 8 and 9 once it has read build 1765000000; the preview leaves them out and says why."""
     tg_oracle.require()
-    now = time.time()
-    root = grid_trees.id_out_of_sequence_tree(tmp_path / "results", now)
-    oracle = tg_oracle.tg_read(root, grid_trees.JOB, grid_trees.GROUP, grid_trees.TAB, tmp_path / "oracle")
-    shown = [c["build"] for c in tg_oracle.theirs(oracle)["columns"]]
-    assert "9" not in shown and "8" not in shown and str(int(now - 40 * 3600)) in shown
+    root = grid_trees.id_out_of_sequence_tree(tmp_path / "results", time.time())
+    oracle = tg_oracle.tg_read_history(root, grid_trees.JOB, grid_trees.GROUP, grid_trees.TAB, tmp_path / "oracle")
+    assert [c["build"] for c in tg_oracle.theirs(oracle)["columns"]] == ["1765000000", "7"]
+    tab = tg_oracle.preview(root, grid_trees.GROUP, grid_trees.TAB, time.time())
+    assert [c.build for c in tab.columns] == ["1765000000", "7"]
+    assert "TestGrid never shows build 9 (it started after build 1765000000" in tab.problem
 
 
 def test_non_string_version_metadata_is_a_finding_because_testgrid_crashes(tmp_path: Path) -> None:
-    finished = {"timestamp": 1764576000, "passed": True, "result": "SUCCESS",
-                "metadata": {"job-version": {"kubernetes": "v1.31.2"}, "revision": 5, "provider": {"a": "b"}}}  # fmt: skip
+    metadata = {"job-version": {"kubernetes": "v1.31.2"}, "revision": 5, "provider": {"a": "b"}}
+    finished = {"timestamp": 1764576000, "passed": True, "result": "SUCCESS", "metadata": metadata}
     problems = [f.problem for f in lint.lint_documents({"timestamp": 1764570000}, finished)]
     crashes = [p for p in problems if "crashes" in p]
-    assert len(crashes) == 2 and "'job-version'" in crashes[0] and "'revision'" in crashes[1]
+    keys = {p.split("[")[1].split("]")[0] for p in crashes}
+    assert len(crashes) == 2 and keys == {"'job-version'", "'revision'"}
     tg_oracle.require()
     root = grid_trees.crash_tree(tmp_path / "results", time.time())
     oracle = tg_oracle.tg_read(root, grid_trees.JOB, grid_trees.GROUP, grid_trees.TAB, tmp_path / "oracle")

@@ -79,7 +79,7 @@ class Oracle:
     crash: str = ""
 
 
-def tg_read(root: Path, job: str, group: dict[str, Any], tab: dict[str, Any], work: Path) -> Oracle:
+def tg_read(root: Path, job: str, group: dict[str, Any], tab: dict[str, Any], work: Path, extra=()) -> Oracle:
     work.mkdir(parents=True, exist_ok=True)
     (work / "group.textproto").write_text(textproto(group))
     (work / "tab.textproto").write_text(textproto(tab))
@@ -87,7 +87,7 @@ def tg_read(root: Path, job: str, group: dict[str, Any], tab: dict[str, Any], wo
         str(TG_READ), "-root", str(root), "-job", job,
         "-tg", str(work / "group.textproto"), "-tab", str(work / "tab.textproto"), "-summary",
         "-default-group", str(TOOLS / "default-group.textproto"),
-        "-default-tab", str(TOOLS / "default-tab.textproto"),
+        "-default-tab", str(TOOLS / "default-tab.textproto"), *extra,
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
@@ -95,6 +95,25 @@ def tg_read(root: Path, job: str, group: dict[str, Any], tab: dict[str, Any], wo
             return Oracle(None, done.stderr.strip().splitlines()[0])
         raise AssertionError(f"tg-read failed ({done.returncode}): {done.stderr.strip()[-2000:]}")
     return Oracle(json.loads(done.stdout))
+
+
+def tg_read_history(root: Path, job: str, group: dict[str, Any], tab: dict[str, Any], work: Path) -> Oracle:
+    """tg-read as TestGrid runs over time: its grid kept between runs (-state), each build appearing when it
+    starts (in start order), so the newest id TestGrid holds decides what it lists next."""
+    import shutil
+
+    def start(build: Path) -> int:
+        started = build / "started.json"
+        return json.loads(started.read_text())["timestamp"] if started.exists() else 0
+
+    builds = sorted((p for p in (root / "logs" / job).iterdir() if p.is_dir()), key=start)
+    staged = work / "staged"
+    state = work / "grid.state"
+    oracle = Oracle(None)
+    for build in builds:
+        shutil.copytree(build, staged / "logs" / job / build.name)
+        oracle = tg_read(staged, job, group, tab, work, ["-state", str(state)])
+    return oracle
 
 
 def preview(root: Path, group: dict[str, Any], tab: dict[str, Any], now: float) -> model.Tab:
@@ -214,8 +233,10 @@ def differences(mine: dict[str, Any], other: dict[str, Any]) -> list[str]:
     return found
 
 
-def compare(root: Path, job: str, group: dict[str, Any], tab: dict[str, Any], work: Path) -> list[str]:
-    """Run both over `root`; the differences (empty when the preview is TestGrid)."""
-    oracle = tg_read(root, job, group, tab, work)
+def compare(root: Path, job: str, group: dict[str, Any], tab: dict[str, Any], work: Path,
+            history: bool = False) -> list[str]:  # fmt: skip
+    """Run both over `root`; the differences (empty when the preview is TestGrid). `history`: tg-read reads
+    the builds as they start, keeping its grid (tg_read_history), rather than all at once."""
+    oracle = (tg_read_history if history else tg_read)(root, job, group, tab, work)
     tab_model = preview(root, group, tab, time.time())
     return differences(ours(tab_model), theirs(oracle))
