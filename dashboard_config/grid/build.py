@@ -231,7 +231,7 @@ def overall_cell(started: int, finished: dict[str, Any], malformed: list[str], n
 def pod_cell(overall: Cell, waiting: bool, podinfo: bytes | None) -> Cell | None:
     """read.go convertResult's prowjob analysis (`<job>.Pod`) for a build without Prow's podinfo.json.
 
-    `waiting`: podinfo.json may still come (an hour after finished.json's timestamp; without finished.json,
+    `waiting`: podinfo.json may still come (an hour after finished.json's timestamp, even 0; without one,
     24 hours after the start).
     """
     if overall.status == RUNNING:
@@ -285,8 +285,8 @@ def convert_build(files: BuildFiles, rules: GroupRules, now: float, stop: float)
         overall = Cell(FAIL, "F", "Build failed outside of test results", overall.metrics)
     cells: dict[str, Cell] = {f"{rules.job}.{OVERALL}": overall}
     if rules.analyze_prowjob:
-        if files.finished:
-            waiting = now - (finished.get("timestamp") or 0) < POD_GRACE_SECONDS
+        if files.finished and finished.get("timestamp") is not None:
+            waiting = now - finished["timestamp"] < POD_GRACE_SECONDS
         else:
             waiting = now - start < RUNNING_LIMIT_SECONDS
         pod = pod_cell(overall, waiting, files.podinfo)
