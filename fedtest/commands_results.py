@@ -20,10 +20,10 @@ from fedtest.abort import AbortController
 from fedtest.credentials import hand_credentials
 from fedtest.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, FedtestError
 from providers import ledger as ledger_mod
-from upload import files, lint
+from upload import files, layout, lint
 from upload.errors import ConfigError
 from upload.junit import artifacts_verdict
-from upload.record import BuildRecord, PublishReport, parse_results
+from upload.record import BuildRecord, PublishReport, ResultsTarget, parse_results
 
 RESULTS_HELP = "gs://bucket/logs/<job>, gs://bucket with --job, or a folder (the bucket layout under it)"
 DEADLINE_HELP = "seconds any one read or write may keep retrying before it fails (default %(default)s)"
@@ -165,6 +165,11 @@ def _publish_watched(args: argparse.Namespace, watch: AbortController) -> int:
     started = args.started if args.started is not None else int(time.time())
     if started <= 0:
         raise ConfigError(f"--started {started} is not a Unix time", "pass seconds since 1970")
+    listing = layout.build_id_listing_problem(
+        layout.choose_build_id(args.build_id, os.environ, started), _existing_builds(target, deadline)
+    )
+    if listing:
+        raise ConfigError(*listing)
     stopped = _before_claim(watch)
     if stopped is not None:
         return stopped
@@ -172,6 +177,25 @@ def _publish_watched(args: argparse.Namespace, watch: AbortController) -> int:
                               sink_deadline=deadline)
     report = record.finish(result, metadata=metadata, artifacts_dir=artifacts, build_log=log, stop=watch)
     return _outcome(report, watch)
+
+
+def _existing_builds(target: ResultsTarget, deadline: float) -> list[str]:
+    """The job's build ids already in the results, as TestGrid lists them; [] when they cannot be listed
+    (claiming the build then reports the problem)."""
+    try:
+        if target.scheme == "local":
+            base = Path(target.location) / target.job_prefix
+            return [p.name for p in base.iterdir() if p.is_dir()] if base.is_dir() else []
+        from upload.sinks import GCSSink
+
+        listing = GCSSink.default_client().list_blobs(
+            target.location, prefix=f"{target.job_prefix}/", delimiter="/", timeout=min(deadline, 10.0), retry=None
+        )
+        for _page in listing.pages:
+            pass
+        return [prefix.rstrip("/").rsplit("/", 1)[-1] for prefix in listing.prefixes]
+    except Exception:  # a listing problem is BuildRecord.open's to report, with its fix
+        return []
 
 
 def _abort(args: argparse.Namespace) -> int:

@@ -235,7 +235,46 @@ def finished_problems(doc: Any, started_timestamp: int | None = None) -> list[st
     for key in ("revision", "job-version"):
         if key in doc and not isinstance(doc[key], str):
             problems.append(f"finished.json {key} must be a string")
-    return problems
+    return problems + testgrid_crash_problems(doc)
+
+
+# finished.json metadata keys TestGrid's metadata/job.go Version dereferences as strings.
+VERSION_METADATA = ("revision", "repo-commit", "job-version")
+
+
+def testgrid_crash_problems(finished: Any) -> list[str]:
+    """What stops TestGrid's updater for every test group: a non-string version key in finished.json metadata
+    (metadata/job.go Version dereferences a nil string; the updater has no recover)."""
+    metadata = finished.get("metadata") if isinstance(finished, dict) else None
+    if not isinstance(metadata, dict):
+        return []
+    return [
+        f"finished.json metadata[{key!r}] is {type(metadata[key]).__name__}, not a string: TestGrid's updater "
+        "crashes on it and stops updating every test group; write it as a string"
+        for key in VERSION_METADATA
+        if key in metadata and not isinstance(metadata[key], str)
+    ]
+
+
+def build_id_listing_problem(build: str, existing: list[str]) -> tuple[str, str] | None:
+    """(problem, fix) for a build id TestGrid would hide, or that would hide later builds, given the job's ids.
+
+    TestGrid keeps its grid and lists only builds whose id sorts after the newest id it holds (updater.go
+    hintStarted -> ListBuilds): an id below an existing one is never read, and one far above the job's
+    sequence (seconds since 1970 among Jenkins numbers) hides every later build numbered as before.
+    """
+    ids = [int(b) for b in existing if b.isdigit() and b != build]
+    if not ids or not build.isdigit():
+        return None
+    newest, new = max(ids), int(build)
+    fix = f"pass --build-id {newest + 1} (or set BUILD_NUMBER to the job's next number)"
+    if new < newest:
+        return (f"build id {build} sorts before build {newest}, already in the job: TestGrid lists only builds "
+                f"after the newest it holds and would never show it"), fix
+    if new > max(1000 * newest, newest + 1_000_000):
+        return (f"build id {build} is far beyond the job's ids (newest {newest}): TestGrid would then list only "
+                f"builds after {build} and hide every later build numbered like the job's"), fix
+    return None
 
 
 def started_document(

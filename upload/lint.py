@@ -185,7 +185,6 @@ def lint_junit(where: str, data: bytes) -> tuple[list[Finding], list[str]]:
 def lint_artifact_files(files_: Iterable[tuple[str, files.Planned]], require_junit: bool = True) -> list[Finding]:
     """Lint the files of an artifacts folder, given as plan_artifacts gives them (object name, planned file)."""
     findings: list[Finding] = []
-    owners: dict[str, str] = {}
     planned = list(files_)
     if require_junit and not any(is_junit_name(rel.rsplit("/", 1)[-1]) for rel, _ in planned):
         findings.append(Finding("artifacts/", "no junit*.xml file: TestGrid will show no test rows"))
@@ -217,18 +216,35 @@ def lint_artifact_files(files_: Iterable[tuple[str, files.Planned]], require_jun
         if size >= MAX_JUNIT_BYTES:
             findings.append(Finding(where, f"{size} bytes: TestGrid rejects JUnit files of 100 MB or more"))
             continue
-        file_findings, names_ = lint_junit(where, data)
-        findings += file_findings
-        for name in names_:
-            if name in owners:
-                other = owners[name]
-                same = "twice in this file" if other == where else f"also in {other}"
-                findings.append(
-                    Finding(where, f"duplicate case name {name!r} ({same}): TestGrid merges them")
-                )
-            else:
-                owners[name] = where
+        file_findings, _names = lint_junit(where, data)  # a repeated name merges into "k/N runs passed"
+        findings += file_findings + [Finding(where, problem) for problem in pytest_rerun_problems(data)]
     return findings
+
+
+def pytest_rerun_problems(data: bytes) -> list[str]:
+    """pytest's own --junitxml with pytest-rerunfailures writes each failed attempt as a bare <testcase>
+    (no <failure>) next to the last one: TestGrid then shows a flaky test as passed and an always-failing
+    one as FLAKY "1/2". Repeated names are otherwise fine: TestGrid merges them into "k/N runs passed"."""
+    try:
+        root = ET.fromstring(data)
+    except ET.ParseError:
+        return []
+    if root.get("name") != "pytest tests" and not any(s.get("name") == "pytest" for s in root.iter("testsuite")):
+        return []
+    problems = []
+    for suite in root.iter("testsuite"):
+        previous: tuple[str, str] | None = None
+        for case in suite.findall("testcase"):
+            key = (case.get("classname", ""), case.get("name", ""))
+            bare = not any(child.tag in ("failure", "error", "skipped") for child in case)
+            if key == previous and not any(p.get("name") == "attempt" for p in case.iter("property")):
+                problems.append(
+                    f"case {key[1]!r} is repeated with the earlier attempt recorded as a pass: pytest-rerunfailures "
+                    "with pytest's --junitxml; TestGrid would show a flaky test as passed and an always-failing one "
+                    "as FLAKY. Let fedtest write the JUnit (each attempt with its outcome), or run without --reruns"
+                )
+            previous = key if bare else None
+    return problems
 
 
 def plan_artifacts(
@@ -379,5 +395,18 @@ def lint_path(path: Path) -> list[Finding]:
     """A build folder (has started.json or artifacts/) or a bare artifacts folder of JUnit files."""
     if (path / layout.STARTED).exists() or (path / layout.ARTIFACTS).is_dir():
         return lint_build(path)
-    files, found = plan_artifacts(path)
+    files, found = plan_artifacts(path, nested_results(path))
     return found + lint_artifact_files(files)
+
+
+def nested_results(artifacts: Path) -> list[Path]:
+    """A results tree a run keeps under its artifacts folder (logs/<job>/<build>/): publish leaves it out."""
+    logs = artifacts / "logs"
+    try:
+        held = logs.is_dir() and any(
+            (build / layout.STARTED).is_file() or (build / layout.FINISHED).is_file()
+            for job in logs.iterdir() if job.is_dir() for build in job.iterdir() if build.is_dir()
+        )
+    except OSError:
+        return []
+    return [logs] if held else []

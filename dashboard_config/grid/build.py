@@ -1,12 +1,15 @@
-"""TestGrid's rules for one build's column, as pure functions (no I/O): documents, headers, the column.
+"""TestGrid's rules for one build's column, as pure functions (no I/O): documents, headers, rows, the column.
 
-Sources in GoogleCloudPlatform/testgrid:
-- pkg/updater/read.go: readResult (a zero-byte started/finished.json or an unparsable JUnit file is
-  "malformed"; JSON that does not decode fails the whole column: readColumns/erroredColumn,
-  "Failed to download"; builds started before the days_of_results window are dropped).
-- pkg/updater/gcs.go: convertResult (cells merged by name, "Build failed outside of test results",
-  column headers from finished.json metadata, "missing" unless running).
-- metadata/job.go: Started, Finished (Go field types) and Version (the Commit header's fallback).
+Sources in GoogleCloudPlatform/testgrid (3136f937):
+- pkg/updater/read.go: readResult (a zero-byte started/finished/podinfo.json or an unparsable JUnit file
+  is "malformed"; JSON that does not decode fails the column: erroredColumn, "Failed to download"; no
+  start timestamp: noStartColumn, RUNNING "Start timestamp for this job is 0."; a start before the
+  days_of_results window: ancientColumn, UNKNOWN "build too old"), convertResult (rows
+  `<job>.Overall`, `<job>.Pod` unless disable_prowjob_analysis, cells merged by name unless
+  disable_merged_status, test_name_config, "Build failed outside of test results", column headers from
+  finished.json metadata, "missing" unless running), overallCell, makeNameConfig/render.
+- metadata/job.go: Started, Finished (Go field types) and Version (the Commit header's fallback; a
+  non-string revision/repo-commit/job-version there is a nil dereference that stops the updater).
 """
 
 from __future__ import annotations
@@ -18,16 +21,25 @@ from typing import Any
 from dashboard_config.grid.testgrid import (
     FAIL,
     OVERALL,
+    PASS,
+    PASS_WITH_SKIPS,
     RUNNING,
     TOOL_FAIL,
+    UNKNOWN,
     Cell,
     Column,
     JunitError,
     case_cell,
     merge_cells,
-    overall_cell,
     parse_junit,
+    split_cells,
 )
+
+RUNNING_LIMIT_SECONDS = 24 * 3600
+POD_GRACE_SECONDS = 3600  # a missing podinfo.json is RUNNING for an hour after the build finished
+NO_START = "Start timestamp for this job is 0."
+NO_PODINFO = "podinfo.json not found in job artifacts (has not uploaded, or Prow's GCS reporter is not enabled)."
+VERSION_KEYS = ("revision", "repo-commit", "job-version")  # metadata/job.go Version's metadata fallbacks
 
 # JSON fields TestGrid decodes with fixed Go types (metadata/job.go Started and Finished).
 STARTED_TYPES: dict[str, tuple[type, ...]] = {
@@ -49,6 +61,19 @@ FINISHED_TYPES: dict[str, tuple[type, ...]] = {
     "job-version": (str,),
     "repo-version": (str,),
 }
+
+
+class TestGridCrash(Exception):
+    """What TestGrid's updater cannot survive (a panic without recover): every test group stops updating."""
+
+
+class NotRead(Exception):
+    """A build TestGrid shows as a one-cell column in the `Overall` row (read.go readColumns)."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 def decode_document(name: str, data: bytes | None, types: dict[str, tuple[type, ...]]) -> dict[str, Any]:
@@ -81,25 +106,36 @@ def string_metadata(finished: dict[str, Any]) -> dict[str, str]:
 
 
 def version(started: dict[str, Any], finished: dict[str, Any]) -> str:
-    """metadata/job.go Version: the first version field set; the part after '+', 9 characters."""
-    meta = string_metadata(finished)
+    """metadata/job.go Version: the first version field set; the part after '+', 9 characters.
+
+    Raises TestGridCrash where Go dereferences the nil of a metadata value that is not a string.
+    """
+    meta = finished.get("metadata") or {}
     for value in (
         finished.get("job-version"),
         started.get("job-version"),
         started.get("repo-version"),
         finished.get("repo-version"),
-        meta.get("revision"),
-        meta.get("repo-commit"),
-        meta.get("job-version"),
-        started.get("repo-commit"),
     ):
         if isinstance(value, str) and value:
             return value.split("+", 1)[-1][:9]
+    for key in VERSION_KEYS:
+        if key in meta and not isinstance(meta[key], str):
+            raise TestGridCrash(
+                f"finished.json metadata {key!r} is {type(meta[key]).__name__}, not a string "
+                "(nil dereference in metadata/job.go Version)"
+            )
+        value = meta.get(key)
+        if isinstance(value, str) and value:
+            return value.split("+", 1)[-1][:9]
+    value = started.get("repo-commit")
+    if isinstance(value, str) and value:
+        return value.split("+", 1)[-1][:9]
     return "missing"
 
 
 def header_values(headers: list[str], started: dict[str, Any], finished: dict[str, Any], overall: Cell) -> list[str]:
-    """pkg/updater/gcs.go convertResult: finished.json metadata[h]; "missing" unless still running."""
+    """read.go convertResult: finished.json metadata[h]; "missing" unless still running."""
     meta = string_metadata(finished)
     commit = version(started, finished)
     values = []
@@ -121,43 +157,154 @@ class BuildFiles:
     started: bytes | None = None
     finished: bytes | None = None
     junit: list[tuple[str, bytes]] = field(default_factory=list)
+    podinfo: bytes | None = None
 
 
-def errored_column(build: str, when: float, extra: list[str], message: str) -> Column:
-    """pkg/updater/read.go erroredColumn: a column with only a TOOL_FAIL Overall cell."""
-    return Column(build, when, extra, {OVERALL: Cell(TOOL_FAIL, "", message)})
+@dataclass(frozen=True)
+class GroupRules:
+    """The test group fields that change a column (read.go makeOptions, makeNameConfig)."""
+
+    job: str
+    headers: tuple[str, ...] = ()
+    merge: bool = True
+    analyze_prowjob: bool = True
+    metric_key: str = ""
+    name_format: str = ""
+    name_elements: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, job: str, group: dict[str, Any]) -> GroupRules:
+        naming = group.get("test_name_config") or {}
+        elements = tuple(
+            str(e.get("target_config") or e.get("test_property") or "")
+            for e in naming.get("name_elements") or []
+            if isinstance(e, dict)
+        )
+        return cls(
+            job=job,
+            headers=tuple(str(h.get("configuration_value")) for h in group.get("column_header") or []
+                          if isinstance(h, dict)),
+            merge=not group.get("disable_merged_status"),
+            analyze_prowjob=not group.get("disable_prowjob_analysis"),
+            metric_key=str(group.get("short_text_metric") or ""),
+            name_format=str(naming.get("name_format") or "") if naming else "",
+            name_elements=elements,
+        )  # fmt: skip
+
+    def row_name(self, test: str, properties: dict[str, str], meta: dict[str, str]) -> str:
+        """read.go nameConfig.render: name_format with Tests name, Job name or a property per element."""
+        if not self.name_elements and not self.name_format:
+            return test
+        parts = []
+        for element in self.name_elements:
+            if element == "Tests name":
+                parts.append(test)
+            elif element == "Job name":
+                parts.append(self.job)
+            else:
+                parts.append(properties.get(element, meta.get(element, "")))
+        try:
+            return self.name_format % tuple(parts)
+        except (TypeError, ValueError):
+            return self.name_format
 
 
-def convert_build(files: BuildFiles, headers: list[str], now: float, oldest: float) -> Column | None:
-    """pkg/updater/read.go readResult + gcs.go convertResult: the build's column, None when too old.
+def overall_cell(started: int, finished: dict[str, Any], malformed: list[str], now: float) -> Cell:
+    """read.go overallCell: malformed artifacts, then finished.json, then the 24 h limit."""
+    ended = finished.get("timestamp")
+    if malformed:
+        return Cell(FAIL, "E", f"Malformed artifacts: {', '.join(sorted(malformed))}")
+    if ended is not None and ended > 0:
+        icon = message = ""
+        passed = finished.get("passed")
+        if passed is None:
+            result = finished.get("result") or ""
+            passed = result == "SUCCESS"
+            if result:
+                icon, message = "E", f'finished.json missing "passed": {str(passed).lower()}'
+        return Cell(PASS if passed else FAIL, icon, message, {"test-duration-minutes": (ended - started) / 60})
+    if ended is not None or now - RUNNING_LIMIT_SECONDS > started:
+        return Cell(FAIL, "T", "Build did not complete within 24 hours")
+    return Cell(RUNNING, "R", "Build still running...")
 
-    Raises ValueError when started.json or finished.json does not decode (a "Failed to download" column).
+
+def pod_cell(overall: Cell, waiting: bool, podinfo: bytes | None) -> Cell | None:
+    """read.go convertResult's prowjob analysis (`<job>.Pod`) for a build without Prow's podinfo.json.
+
+    `waiting`: podinfo.json may still come (an hour after finished.json's timestamp, even 0; without one,
+    24 hours after the start).
+    """
+    if overall.status == RUNNING:
+        return None
+    if podinfo:
+        return Cell(PASS)
+    if waiting:
+        return Cell(RUNNING, "!", NO_PODINFO)
+    return Cell(PASS_WITH_SKIPS, "!", NO_PODINFO)
+
+
+def convert_build(files: BuildFiles, rules: GroupRules, now: float, stop: float) -> Column:
+    """read.go readResult + convertResult: the build's column (`started` in ms, as TestGrid keeps it).
+
+    Raises ValueError when started.json or finished.json does not decode (a "Failed to download" column),
+    NotRead for a build without a start or older than `stop`, TestGridCrash for what stops TestGrid.
     """
     malformed = [
         name
-        for name, data in (("started.json", files.started), ("finished.json", files.finished))
+        for name, data in (
+            ("started.json", files.started),
+            ("finished.json", files.finished),
+            ("podinfo.json", files.podinfo if rules.analyze_prowjob else None),
+        )
         if data is not None and not data
     ]
     started = decode_document("started", files.started or None, STARTED_TYPES)
     finished = decode_document("finished", files.finished or None, FINISHED_TYPES)
     start = started.get("timestamp") or 0
-    if start < oldest and "started.json" not in malformed:
-        return None
-    rows: dict[str, list[Cell]] = {}
+    read_start = "started.json" not in malformed  # a zero-byte started.json is only "malformed"
+    if not start and read_start:
+        raise NotRead(RUNNING, NO_START)
+    if start < stop and read_start:
+        raise NotRead(UNKNOWN, f"build too old; started {start} before {int(stop)})")
+    meta = string_metadata(finished)
+    found: dict[str, list[Cell]] = {}
     for path, data in sorted(files.junit):
         try:
             cases = parse_junit(data)
-        except JunitError as error:
+        except (JunitError, RecursionError) as error:
             malformed.append(f"{path}: {error}")
             continue
         for case in cases:
-            cell = case_cell(case)
+            cell = case_cell(case, rules.metric_key)
             if cell is not None:
-                rows.setdefault(case.name, []).append(cell)
+                name = rules.row_name(case.name, dict(case.properties), meta)
+                found.setdefault(name, []).append(cell)
     overall = overall_cell(start, finished, malformed, now)
-    failed_tests = any(c.status == FAIL for cells in rows.values() for c in cells)
+    failed_tests = any(c.status == FAIL for cells in found.values() for c in cells)
     if overall.status == FAIL and not overall.message and not failed_tests:
-        overall = Cell(FAIL, "F", "Build failed outside of test results", overall.seconds)
-    rows[OVERALL] = [overall, *rows.get(OVERALL, [])]
-    cells = {name: merge_cells(found) for name, found in rows.items()}
-    return Column(files.build, float(start), header_values(headers, started, finished, overall), cells)
+        overall = Cell(FAIL, "F", "Build failed outside of test results", overall.metrics)
+    cells: dict[str, Cell] = {f"{rules.job}.{OVERALL}": overall}
+    if rules.analyze_prowjob:
+        if files.finished and finished.get("timestamp") is not None:
+            waiting = now - finished["timestamp"] < POD_GRACE_SECONDS
+        else:
+            waiting = now - start < RUNNING_LIMIT_SECONDS
+        pod = pod_cell(overall, waiting, files.podinfo)
+        if pod is not None:
+            cells[f"{rules.job}.Pod"] = pod
+    for name, seen in found.items():
+        if rules.merge:
+            cells[name] = merge_cells(seen)
+        else:
+            cells.update(split_cells(name, seen))
+    extra = header_values(list(rules.headers), started, finished, overall)
+    return Column(files.build, float(start) * 1000, extra, cells, files.build)
+
+
+def not_read_column(build: str, when: float, extra: list[str], status: str, message: str) -> Column:
+    """read.go erroredColumn / noStartColumn / ancientColumn: one cell in the `Overall` row."""
+    return Column(build, when, extra, {OVERALL: Cell(status, "", message)}, build)
+
+
+def errored_column(build: str, when: float, extra: list[str], message: str) -> Column:
+    return not_read_column(build, when, extra, TOOL_FAIL, message)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import functools
 import http.server
+import sys
 import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from dashboard_config import config as testgrid_config
 from dashboard_config.grid import model, site
-from dashboard_config.grid.tree import open_tree
+from dashboard_config.grid.tree import LocalTree, open_trees
 from upload.errors import ConfigError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1]
@@ -36,11 +37,21 @@ def add_parser(sub) -> None:
     )
     p.add_argument(
         "--results",
-        default=DEFAULT_RESULTS,
-        metavar="DIR|gs://BUCKET[/FOLDER]",
-        help="the results tree: a folder or bucket holding logs/<job>/<build>/ (a test group's gcs_prefix "
-        "is read below it, without its bucket name); STORAGE_EMULATOR_HOST selects a GCS emulator "
-        "(default: %(default)s, where `tox -e e2e-kind` writes)",
+        action="append",
+        default=None,
+        metavar="[BUCKET=]DIR|gs://BUCKET[/FOLDER]",
+        help="where a bucket's results are: a folder or GCS location holding logs/<job>/<build>/. TestGrid "
+        "reads each test group from the bucket in its gcs_prefix; BUCKET=... says where that bucket is "
+        "(repeat for each organisation's bucket), a value without BUCKET= stands for every other bucket. "
+        f"STORAGE_EMULATOR_HOST selects a GCS emulator (default: {DEFAULT_RESULTS}, where `tox -e e2e-kind` writes)",
+    )
+    p.add_argument(
+        "--link-base",
+        default=None,
+        metavar="URL",
+        help="make build-log and artifact links URL/<bucket-relative path> (where the results are served or "
+        "published); by default links to local results are relative to the pages, so a copied site keeps "
+        "working with the results beside it",
     )
     p.add_argument(
         "--config",
@@ -85,10 +96,13 @@ def build(args: argparse.Namespace, now: float | None = None) -> tuple[Path, lis
     if args.out.exists() and not args.out.is_dir():
         raise ConfigError(f"--out {args.out} is a file", "pass a folder for the site")
     config = testgrid_config.load(args.config)
-    tree = open_tree(args.results, RESULTS_PATH if args.serve else None)
-    dashboards = model.build_dashboards(config, tree, args.days, now)
+    link_base = getattr(args, "link_base", None) or (RESULTS_PATH if args.serve else None)
+    trees = open_trees(results_entries(args), link_base)
+    for tree in trees.all():
+        tree.page_dir = args.out.resolve() / "dashboard"  # every grid page sits one folder below --out
+    dashboards = model.build_dashboards(config, trees, args.days, now)
     try:
-        index = site.write_site(dashboards, args.out, tree.url)
+        index = site.write_site(dashboards, args.out, ", ".join(t.url for t in trees.all()))
     except OSError as error:
         raise ConfigError(
             f"cannot write the site to {args.out}: {error.strerror or error}", "pass --out DIR"
@@ -96,24 +110,35 @@ def build(args: argparse.Namespace, now: float | None = None) -> tuple[Path, lis
     return index, dashboards
 
 
-class SiteHandler(http.server.SimpleHTTPRequestHandler):
-    """The site at /, a local results folder at /results/; quiet."""
+def results_entries(args: argparse.Namespace) -> list[str]:
+    value = args.results
+    if value is None:
+        return [DEFAULT_RESULTS]
+    return [value] if isinstance(value, str) else list(value)
 
-    results: Path | None = None
+
+class SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """The site at /, local results folders at /results/ (a mapped bucket's at /results/<bucket>/); quiet."""
+
+    results: dict[str, Path] = {}
 
     def translate_path(self, path: str) -> str:
         route = unquote(urlparse(path).path)
-        if self.results is not None and (route == RESULTS_PATH or route.startswith(RESULTS_PATH + "/")):
+        if self.results and (route == RESULTS_PATH or route.startswith(RESULTS_PATH + "/")):
             inner = route[len(RESULTS_PATH) :].lstrip("/")
-            target = (self.results / inner).resolve()
-            return str(target) if target.is_relative_to(self.results.resolve()) else str(self.results)
+            bucket, _, rest = inner.partition("/")
+            root = self.results.get(bucket)
+            if root is None:
+                root, rest = self.results.get("", Path("/nonexistent")), inner
+            target = (root / rest).resolve()
+            return str(target) if target.is_relative_to(root.resolve()) else str(root)
         return super().translate_path(path)
 
     def log_message(self, format: str, *args) -> None:
         pass
 
 
-def serve(out: Path, results: Path | None, port: int) -> http.server.ThreadingHTTPServer:
+def serve(out: Path, results: dict[str, Path], port: int) -> http.server.ThreadingHTTPServer:
     handler = type("Handler", (SiteHandler,), {"results": results})
     try:
         return http.server.ThreadingHTTPServer(("127.0.0.1", port), functools.partial(handler, directory=str(out)))
@@ -127,6 +152,9 @@ def run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     index, dashboards = build(args)
     tabs = [tab for d in dashboards for tab in d.tabs]
+    for tab in tabs:
+        if tab.problem.startswith("TestGrid's updater would crash"):
+            print(f"fedtest: grid: {tab.dashboard} / {tab.name}: {tab.problem}", file=sys.stderr)
     builds = sum(len(tab.columns) for tab in tabs)
     print(
         f"fedtest: grid: {len(dashboards)} dashboards, {len(tabs)} tabs, {builds} build columns "
@@ -134,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not args.serve:
         return 0
-    results = Path(args.results).resolve() if "://" not in args.results else None
+    trees = open_trees(results_entries(args))
+    results = {bucket: tree.root.resolve() for bucket, tree in trees.items() if isinstance(tree, LocalTree)}
     server = serve(args.out, results, args.port)
     print(f"fedtest: grid: serving on http://127.0.0.1:{server.server_address[1]}/ (Ctrl-C stops)", flush=True)
     try:

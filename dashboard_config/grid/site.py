@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dashboard_config.grid.model import Dashboard, Tab
-from dashboard_config.grid.testgrid import STATUSES
+from dashboard_config.grid.testgrid import STATUSES, shown_message
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 LATEST_SHOWN = 10
@@ -44,21 +44,25 @@ def _page(title: str, header: str, body: str) -> str:
 
 
 def grid_data(tab: Tab) -> dict[str, Any]:
-    """The grid as compact JSON: one [status index, icon, message, seconds] per cell, 0 for none."""
+    """The grid as compact JSON: one [status index, icon, message, seconds, metrics] per cell, 0 for none."""
     index = {status: i for i, status in enumerate(STATUSES)}
     rows = []
     for name in tab.rows:
         cells = []
         for column in tab.columns:
             cell = column.cells.get(name)
-            cells.append(0 if cell is None else [index[cell.status], cell.icon, cell.message, cell.seconds])
+            cells.append(
+                0
+                if cell is None
+                else [index[cell.status], cell.icon, shown_message(cell.message), cell.seconds, cell.metrics]
+            )
         rows.append({"name": name, "cells": cells})
     return {
         "dashboard": tab.dashboard,
         "tab": tab.name,
         "statuses": list(STATUSES),
         "headers": tab.headers,
-        "columns": [{"build": c.build, "started": c.started, "extra": c.extra} for c in tab.columns],
+        "columns": [{"build": c.build, "started": c.started / 1000, "extra": c.extra} for c in tab.columns],
         "links": tab.links,
         "rows": rows,
     }
@@ -69,13 +73,20 @@ def script_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":")).replace("</", "<\\/")
 
 
+def _state(tab: Tab) -> str:
+    label = tab.state.label
+    css = label.split()[0].strip(",")
+    return f'<span class="state {css}" title="{html.escape(tab.state.reason)}">{html.escape(label)}</span>'
+
+
 def grid_page(tab: Tab, source: str) -> str:
-    state = tab.state.state
+    problem = f'<span class="problem">{html.escape(tab.problem)}</span>' if tab.problem else ""
     controls = (
-        f'<span class="state {state}" title="{html.escape(tab.state.reason)}">{state}</span>'
-        f'<label>Filter <input id="filter" type="search" placeholder="test name or regex"></label>'
-        f'<label><input id="failing" type="checkbox"> failing only</label><span id="count"></span>'
-        f'<span class="source">{html.escape(source)}/{html.escape(tab.job_prefix)}</span>'
+        _state(tab)
+        + problem
+        + '<label>Filter <input id="filter" type="search" placeholder="test name or regex"></label>'
+        '<label><input id="failing" type="checkbox"> failing only</label><span id="count"></span>'
+        f'<span class="source">{html.escape(tab.source or source)}</span>'
     )
     crumbs = (
         f'<span class="crumbs"><a href="../index.html">dashboards</a> &rsaquo; '
@@ -98,7 +109,7 @@ def _failures(tab: Tab) -> str:
         times = f" ({failure.count} in a row)" if tab.state.alerts else f" (failed in {failure.count} recent builds)"
         items.append(
             f"<li><b>{html.escape(failure.row)}</b> · build {html.escape(failure.build)}{times}"
-            f'<div class="failure-message">{html.escape(failure.message)}</div></li>'
+            f'<div class="failure-message">{html.escape(shown_message(failure.message))}</div></li>'
         )
     more = f"<li>… {len(failures) - LATEST_SHOWN} more</li>" if len(failures) > LATEST_SHOWN else ""
     return f"<ul>{''.join(items)}{more}</ul>"
@@ -110,7 +121,7 @@ def summary_page(dashboard: Dashboard, files: list[str]) -> str:
         newest = tab.columns[0].build if tab.columns else "-"
         rows.append(
             f'<tr class="tab"><td><a href="{file}">{html.escape(tab.name)}</a></td>'
-            f'<td><span class="state {tab.state.state}">{tab.state.state}</span></td>'
+            f"<td>{_state(tab)}</td>"
             f"<td>{html.escape(tab.state.reason)}</td><td>{len(tab.columns)}</td><td>{html.escape(newest)}</td>"
             f'<td class="failures">{_failures(tab)}</td><td>{html.escape(tab.description)}</td></tr>'
         )
@@ -128,7 +139,8 @@ def index_page(dashboards: list[Dashboard], folders: list[str], source: str) -> 
     items = []
     for dashboard, folder in zip(dashboards, folders, strict=True):
         states = " ".join(
-            f'<span class="state {t.state.state}" title="{html.escape(t.name)}">{html.escape(t.name)}</span>'
+            f'<span class="state {t.state.label.split()[0].strip(",")}" title="{html.escape(t.state.label)}">'
+            f"{html.escape(t.name)}</span>"
             for t in dashboard.tabs
         )
         items.append(f'<li><a href="{folder}/index.html">{html.escape(dashboard.name)}</a> {states}</li>')

@@ -1,23 +1,29 @@
-"""A tab's state on its dashboard's summary page, by TestGrid's summarizer (pure, no I/O).
+"""A tab's state on its dashboard's summary page, by TestGrid's updater alerts and summarizer (pure, no I/O).
 
-Source: GoogleCloudPlatform/testgrid pkg/summarizer/summary.go overallStatus: STALE when the newest
-column is older than alert_stale_results_hours; FAIL when a row alerts (its newest
-num_failures_to_alert results all failed); FLAKY when a recent column (num_columns_recent, running
-columns skipped) has a cell that is not a pass; PASS otherwise.
+Sources in GoogleCloudPlatform/testgrid (3136f937):
+- pkg/updater/updater.go alertRow: a row alerts when its newest finished results hold the test group's
+  num_failures_to_alert failures in a row (before num_passes_to_disable_alert passes). Production's
+  tabulator runs without --tab-alerts, so the tab's alert_options.num_failures_to_alert is not used.
+- pkg/summarizer/summary.go updateTab/overallStatus: STALE when the newest finished column is older than
+  the tab's alert_stale_results_hours (or there is none and stale hours are set); FAIL when a row alerts;
+  FLAKY when a row's `recent` (num_columns_recent) newest results, running ignored, hold anything but a
+  pass; PASS when one passed in a column that is not running anywhere; UNKNOWN otherwise.
+  filterGrid/recentRows: rows without recent results do not count.
+- pkg/result Coalesce: PASS_WITH_SKIPS counts as PASS, TOOL_FAIL as FAIL, RUNNING as no result.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dashboard_config.grid.testgrid import FAILING, FLAKY, OVERALL, PASSING, RUNNING, Cell, Column
+from dashboard_config.grid.testgrid import FAIL, FLAKY, PASS, PASSING, RUNNING, TOOL_FAIL, Column
 
-PASSING_STATE = "passing"
-FLAKY_STATE = "flaky"
-FAILING_STATE = "failing"
-STALE_STATE = "stale"
-DEFAULT_FAILURES_TO_ALERT = 3
-DEFAULT_RECENT = 5
+PASS_STATE = "PASS"
+FLAKY_STATE = "FLAKY"
+FAIL_STATE = "FAIL"
+STALE_STATE = "STALE"
+UNKNOWN_STATE = "UNKNOWN"
+NO_RESULT = "NO_RESULT"
 
 
 @dataclass(frozen=True)
@@ -32,47 +38,73 @@ class Failure:
 
 @dataclass(frozen=True)
 class TabState:
+    """TestGrid's tab status, why, the alerting rows, and recent failing rows for the page.
+
+    `flaked` says whether a recent result was FLAKY itself: TestGrid calls a tab FLAKY for any recent
+    non-pass, and the page says "flaky" only when a test actually flaked.
+    """
+
     state: str
     reason: str
     alerts: list[Failure]
     latest: list[Failure]
+    flaked: bool = False
+
+    @property
+    def label(self) -> str:
+        if self.state == FLAKY_STATE and not self.flaked:
+            return "failures, no alert"
+        return self.state.lower()
 
 
-def alerts(columns: list[Column], rows: list[str], failures_to_alert: int) -> list[Failure]:
-    """Rows whose newest finished results are `failures_to_alert` or more consecutive failures."""
-    found = []
-    for row in rows:
-        count, newest = 0, None
-        for column in columns:
-            cell = column.cells.get(row)
-            if cell is None or cell.status == RUNNING:
-                continue
-            if cell.status not in FAILING:
+def coalesce(status: str | None) -> str:
+    """pkg/result Coalesce with IgnoreRunning."""
+    if status is None or status == RUNNING:
+        return NO_RESULT
+    if status in PASSING:
+        return PASS
+    if status in (FAIL, TOOL_FAIL):
+        return FAIL
+    return status
+
+
+def alert(columns: list[Column], row: str, failures_to_open: int, passes_to_close: int) -> Failure | None:
+    """updater.go alertRow over the row's results, newest first."""
+    if failures_to_open <= 0:
+        return None
+    failures = passes = total = 0
+    latest: tuple[str, str] | None = None
+    for column in columns:
+        cell = column.cells.get(row)
+        result = coalesce(cell.status if cell else None)
+        if result == NO_RESULT:
+            continue
+        if result == PASS:
+            passes += 1
+            if failures >= failures_to_open:
                 break
-            count += 1
-            newest = newest or (column.build, cell)
-        if newest is not None and count >= failures_to_alert:
-            found.append(Failure(row, count, newest[0], newest[1].message))
-    return found
+            if passes >= passes_to_close:
+                return None
+            failures = 0
+        elif result == FAIL:
+            passes = 0
+            failures += 1
+            total += 1
+            if failures == 1:
+                latest = (column.build, cell.message if cell else "")
+        elif result == FLAKY:
+            passes = 0
+            if failures >= failures_to_open:
+                break
+            failures = 0
+    if failures < failures_to_open or latest is None:
+        return None
+    return Failure(row, total, latest[0], latest[1])
 
 
-def completed(columns: list[Column]) -> list[Column]:
-    return [c for c in columns if c.cells.get(OVERALL, Cell(RUNNING)).status != RUNNING]
-
-
-def latest_failures(columns: list[Column], recent: int) -> list[Failure]:
-    """Rows with a failing or flaky cell in the last `recent` finished builds: the newest one, and how many."""
-    found: dict[str, Failure] = {}
-    for column in completed(columns)[:recent]:
-        for row, cell in column.cells.items():
-            if cell.status in FAILING or cell.status == FLAKY:
-                seen = found.get(row)
-                found[row] = (
-                    Failure(row, seen.count + 1, seen.build, seen.message)
-                    if seen
-                    else Failure(row, 1, column.build, cell.message)
-                )
-    return sorted(found.values(), key=lambda f: (f.row != OVERALL, f.row))
+def has_recent(columns: list[Column], row: str, recent: int) -> bool:
+    """summary.go recentRows: a row whose newest `recent` columns are all empty does not count."""
+    return any(row in column.cells for column in columns[:recent])
 
 
 def tab_state(
@@ -81,24 +113,66 @@ def tab_state(
     now: float,
     stale_hours: float = 0,
     failures_to_alert: int = 0,
-    recent: int = 0,
+    passes_to_close: int = 1,
+    recent: int = 5,
 ) -> TabState:
-    """The summarizer's overallStatus for one tab; `columns` are newest first."""
-    failures_to_alert = failures_to_alert or DEFAULT_FAILURES_TO_ALERT
-    recent = recent or DEFAULT_RECENT
-    latest = latest_failures(columns, recent)
-    if not columns:
-        return TabState(STALE_STATE, "no builds in the results", [], [])
-    age_hours = (now - columns[0].started) / 3600
+    """The summarizer's overallStatus for one tab; `columns` newest first, `started` in ms."""
+    rows = [row for row in rows if has_recent(columns, row, recent)]
+    latest = latest_failures(columns, rows, recent)
+    ran = next((c for c in columns if any(r in c.cells for r in rows)), None)  # summary.go latestRun
+    if stale_hours and ran is None:
+        return TabState(STALE_STATE, "no completed results", [], latest)
+    if ran is None:
+        return TabState(UNKNOWN_STATE, "no completed results", [], latest)
+    age_hours = (now - ran.started / 1000) / 3600
     if stale_hours and age_hours > stale_hours:
-        reason = f"newest build {columns[0].build} started {age_hours:.0f} h ago (limit {stale_hours:g} h)"
+        reason = f"newest build {ran.build} started {age_hours:.0f} h ago (limit {stale_hours:g} h)"
         return TabState(STALE_STATE, reason, [], latest)
-    alerting = alerts(columns, rows, failures_to_alert)
+    if passes_to_close <= 0 and failures_to_alert > 0:
+        passes_to_close = 1
+    alerting = [a for a in (alert(columns, row, failures_to_alert, passes_to_close) for row in rows) if a]
     if alerting:
-        return TabState(
-            FAILING_STATE, f"{len(alerting)} test(s) failed {failures_to_alert}+ times in a row", alerting, latest
-        )
-    for column in completed(columns)[:recent]:
-        if any(cell.status not in PASSING for cell in column.cells.values()):
-            return TabState(FLAKY_STATE, f"failures in the last {recent} finished builds", [], latest)
-    return TabState(PASSING_STATE, f"the last {recent} finished builds passed", [], latest)
+        reason = f"{len(alerting)} row(s) failed {failures_to_alert} or more times in a row (the test group's alert)"
+        return TabState(FAIL_STATE, reason, alerting, latest)
+    running = {c.build for c in columns if any(c.cells[r].status == RUNNING for r in rows if r in c.cells)}
+    found = False
+    for row in rows:
+        for column, result in recent_results(columns, row, recent):
+            if result != PASS:
+                flaked = any(FLAKY in [r for _, r in recent_results(columns, other, recent)] for other in rows)
+                why = "a test flaked" if flaked else "failures or unknown results, none alerting yet"
+                return TabState(FLAKY_STATE, f"{why} in the newest {recent} results of a row", [], latest, flaked)
+            found = found or column.build not in running
+    if found:
+        return TabState(PASS_STATE, f"the newest {recent} finished results of every row passed", [], latest)
+    return TabState(UNKNOWN_STATE, "no finished results", [], latest)
+
+
+def recent_results(columns: list[Column], row: str, recent: int) -> list[tuple[Column, str]]:
+    """The row's newest `recent` results that are not NO_RESULT, coalesced (summary.go overallStatus)."""
+    found = []
+    for column in columns:
+        cell = column.cells.get(row)
+        result = coalesce(cell.status if cell else None)
+        if result != NO_RESULT:
+            found.append((column, result))
+            if len(found) == recent:
+                break
+    return found
+
+
+def latest_failures(columns: list[Column], rows: list[str], recent: int) -> list[Failure]:
+    """Rows with a failing or flaky cell in the newest `recent` finished builds: the newest one, and how many."""
+    found: dict[str, Failure] = {}
+    shown = set(rows)
+    finished = [c for c in columns if not any(cell.status == RUNNING for cell in c.cells.values())]
+    for column in finished[:recent]:
+        for row, cell in column.cells.items():
+            if row in shown and coalesce(cell.status) in (FAIL, FLAKY):
+                seen = found.get(row)
+                found[row] = (
+                    Failure(row, seen.count + 1, seen.build, seen.message)
+                    if seen
+                    else Failure(row, 1, column.build, cell.message)
+                )
+    return sorted(found.values(), key=lambda f: (not f.row.endswith("Overall"), f.row))

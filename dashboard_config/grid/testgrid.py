@@ -1,11 +1,15 @@
-"""TestGrid's rules for test cells and the Overall cell, as pure functions (no I/O).
+"""TestGrid's rules for one test's cell, from JUnit to the cell, as pure functions (no I/O).
 
-Each rule names its source in GoogleCloudPlatform/testgrid:
-- pkg/updater/gcs.go: convertResult (one cell per case, dropped skips), overallCell (the Overall
-  row), MergeCells ("k/N runs passed", FLAKY), flattenResults and dotName (nested suite names).
-- metadata/junit/junit.go: ParseStream (root <testsuites> or <testsuite>, UTF-8 only, an empty file
-  is no results) and Result.Message (error, failure, skipped, system-err, system-out; 140 chars).
-- util/gcs/read.go: which objects are JUnit (file names junit*.xml anywhere under the build).
+Each rule names its source in GoogleCloudPlatform/testgrid (3136f937):
+- metadata/junit/junit.go: ParseStream (root <testsuites> or <testsuite>, UTF-8 only, an empty file is
+  no results, numeric attributes decoded as Go numbers or the file is malformed), Result.Message (error,
+  failure, skipped, system-err, system-out; cut at 140 bytes, "invalid utf8: " when the cut splits a
+  character), properties.
+- pkg/updater/read.go: convertResult (one cell per case, skips without a message dropped, every numeric
+  property and the duration are metrics, short_text_metric), flattenResults and dotName (nested suites).
+- pkg/updater/updater.go: MergeCells ("k/N runs passed", FLAKY, metrics averaged), SplitCells
+  (`name [1]` when disable_merged_status), appendCell (every message cut at 140 bytes once more).
+- util/gcs/read.go: which objects are JUnit (junit*.xml or test.xml anywhere under the build).
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
-from typing import Any
+
+from dashboard_config.grid import golang
 
 PASS = "PASS"
 PASS_WITH_SKIPS = "PASS_WITH_SKIPS"
@@ -21,35 +26,46 @@ FLAKY = "FLAKY"
 FAIL = "FAIL"
 RUNNING = "RUNNING"
 TOOL_FAIL = "TOOL_FAIL"
-STATUSES = (PASS, PASS_WITH_SKIPS, RUNNING, FLAKY, TOOL_FAIL, FAIL)  # least to most severe
+UNKNOWN = "UNKNOWN"
+STATUSES = (UNKNOWN, PASS, PASS_WITH_SKIPS, RUNNING, FLAKY, TOOL_FAIL, FAIL)  # least to most severe
 PASSING = {PASS, PASS_WITH_SKIPS}
 FAILING = {FAIL, TOOL_FAIL}
 
-OVERALL = "Overall"
+OVERALL = "Overall"  # the row of a column TestGrid could not read (read.go overallRow)
 MESSAGE_MAX = 140
-RUNNING_LIMIT_SECONDS = 24 * 3600
-JUNIT_NAME = re.compile(r"^junit.*\.xml$")
+DURATION_METRIC = "test-duration-minutes"  # read.go elapsedKey
+JUNIT_PATH = re.compile(r"(^|/)(junit.*|test)\.xml$")
 XML_ENCODING = re.compile(rb"^\s*<\?xml[^>]*?encoding\s*=\s*[\"']([^\"']*)[\"']")
+SUITE_INTS = ("tests", "failures", "errors", "skipped")  # junit.go Suite's int fields
 
 
 @dataclass(frozen=True)
 class Cell:
-    """One (test, build) square: status, the short text drawn in it, the hover message, the duration."""
+    """One (row, build) square: status, the short text drawn in it, the hover message, the metrics.
+
+    `message` may hold undecodable bytes (surrogateescape) until the grid cuts it for display.
+    """
 
     status: str
     icon: str = ""
     message: str = ""
-    seconds: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict, hash=False, compare=True)
+
+    @property
+    def seconds(self) -> float | None:
+        minutes = self.metrics.get(DURATION_METRIC)
+        return None if minutes is None else minutes * 60
 
 
 @dataclass
 class Column:
-    """One build: its id, start (Unix seconds), column-header values and cells by row name."""
+    """One build: its id, start in milliseconds (TestGrid's unit), column-header values, cells by row name."""
 
     build: str
     started: float
     extra: list[str]
     cells: dict[str, Cell] = field(default_factory=dict)
+    hint: str = ""
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,7 @@ class JunitCase:
     skipped: Outcome | None = None
     system_out: str = ""
     system_err: str = ""
+    properties: tuple[tuple[str, str], ...] = ()
 
 
 class JunitError(ValueError):
@@ -80,11 +97,11 @@ class JunitError(ValueError):
 
 
 def is_junit(path: str) -> bool:
-    """util/gcs/read.go: only objects whose file name is junit*.xml hold test results."""
-    return bool(JUNIT_NAME.match(path.rsplit("/", 1)[-1]))
+    """util/gcs/read.go: objects named junit*.xml or test.xml, anywhere under the build, hold test results."""
+    return bool(JUNIT_PATH.search(path))
 
 
-def _local(tag: Any) -> str:
+def _local(tag: object) -> str:
     return tag.rsplit("}", 1)[-1] if isinstance(tag, str) else ""
 
 
@@ -130,38 +147,62 @@ def _text(case: ET.Element, tag: str) -> str:
     return ""
 
 
-def _seconds(value: str | None) -> float:
-    try:
-        return float(value or 0)
-    except ValueError:
-        return 0.0
+def _properties(case: ET.Element) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (prop.get("name", ""), prop.get("value", ""))
+        for child in case
+        if _local(child.tag) == "properties"
+        for prop in child
+        if _local(prop.tag) == "property"
+    )
+
+
+def _number(element: ET.Element, name: str, parse) -> float:
+    value = parse(element.get(name))
+    if value is None:
+        raise JunitError(f"cannot parse {name}={element.get(name)!r} on <{_local(element.tag)}> as a Go number")
+    return value
+
+
+def _case(element: ET.Element, name: str) -> JunitCase:
+    return JunitCase(
+        name=name,
+        seconds=_number(element, "time", golang.xml_float),
+        failure=_outcome(element, "failure"),
+        error=_outcome(element, "error"),
+        skipped=_outcome(element, "skipped"),
+        system_out=_text(element, "system-out"),
+        system_err=_text(element, "system-err"),
+        properties=_properties(element),
+    )
 
 
 def dot_name(left: str, right: str) -> str:
-    """pkg/updater/gcs.go dotName: left.right, or whichever is not empty."""
+    """pkg/updater/read.go dotName: left.right, or whichever is not empty."""
     if left and right:
         return f"{left}.{right}"
     return right or left
 
 
-def _flatten(suite: ET.Element, name: str, out: list[JunitCase]) -> None:
-    """pkg/updater/gcs.go flattenResults: nested suites first (depth first), then the suite's cases."""
-    for child in suite:
-        if _local(child.tag) == "testsuite":
-            _flatten(child, dot_name(name, child.get("name", "")), out)
-    for child in suite:
-        if _local(child.tag) == "testcase":
-            out.append(
-                JunitCase(
-                    name=dot_name(name, child.get("name", "")),
-                    seconds=_seconds(child.get("time")),
-                    failure=_outcome(child, "failure"),
-                    error=_outcome(child, "error"),
-                    skipped=_outcome(child, "skipped"),
-                    system_out=_text(child, "system-out"),
-                    system_err=_text(child, "system-err"),
-                )
-            )
+def _flatten(root: ET.Element, name: str) -> list[JunitCase]:
+    """read.go flattenResults: nested suites first (depth first), then the suite's own cases.
+
+    Iterative, so a file nested thousands deep (Go reads it) does not exhaust Python's stack.
+    """
+    out: list[JunitCase] = []
+    stack: list[tuple[ET.Element, str, bool]] = [(root, name, False)]
+    while stack:
+        suite, prefix, expanded = stack.pop()
+        if expanded:
+            out.extend(_case(c, dot_name(prefix, c.get("name", ""))) for c in suite if _local(c.tag) == "testcase")
+            continue
+        for attribute in SUITE_INTS:
+            _number(suite, attribute, golang.xml_int)
+        _number(suite, "time", golang.xml_float)
+        stack.append((suite, prefix, True))
+        children = [c for c in suite if _local(c.tag) == "testsuite"]
+        stack.extend((c, dot_name(prefix, c.get("name", "")), False) for c in reversed(children))
+    return out
 
 
 def parse_junit(data: bytes) -> list[JunitCase]:
@@ -183,53 +224,88 @@ def parse_junit(data: bytes) -> list[JunitCase]:
         raise JunitError(f"bad element name: {tag!r}")
     cases: list[JunitCase] = []
     for suite in suites:
-        _flatten(suite, suite.get("name", ""), cases)
+        cases.extend(_flatten(suite, suite.get("name", "")))
     return cases
 
 
+def _bytes(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _text_of(data: bytes) -> str:
+    return data.decode("utf-8", "surrogateescape")
+
+
 def truncate(message: str, limit: int = MESSAGE_MAX) -> str:
-    """metadata/junit/junit.go truncate: keep both ends, elide the middle."""
-    if limit <= 0 or len(message) < limit:
-        return message
-    half = limit // 2
-    return f"{message[:half]}...{message[-half:]}"
+    """metadata/junit/junit.go truncate: at `limit` bytes or more, keep both ends, elide the middle."""
+    return _text_of(golang.cut(_bytes(message), limit))
 
 
 def case_message(case: JunitCase) -> str:
-    """metadata/junit/junit.go Result.Message: first non-empty error, failure, skipped, stderr, stdout."""
+    """junit.go Result.Message: first non-empty error, failure, skipped, stderr, stdout; 140 bytes."""
+    text = ""
     for outcome in (case.error, case.failure, case.skipped):
         if outcome is not None and outcome.composed:
-            return truncate(outcome.composed)
-    return truncate(case.system_err or case.system_out)
+            text = outcome.composed
+            break
+    else:
+        text = case.system_err or case.system_out
+    cut = golang.cut(_bytes(text), MESSAGE_MAX)
+    if golang.valid_utf8(cut):
+        return _text_of(cut)
+    return "invalid utf8: " + golang.to_valid_utf8(cut, "?")
 
 
-def case_cell(case: JunitCase) -> Cell | None:
-    """pkg/updater/gcs.go convertResult: one cell per case; a skip without message or text has no cell."""
+def case_metrics(case: JunitCase) -> dict[str, float]:
+    """read.go convertResult: the duration in minutes (when positive) and every numeric property."""
+    metrics: dict[str, float] = {}
+    if case.seconds > 0:
+        metrics[DURATION_METRIC] = case.seconds / 60
+    for name, value in case.properties:
+        number = golang.parse_float(golang.go_trim(value)) if value else None
+        if number is not None:
+            metrics[name] = number
+    return metrics
+
+
+def case_cell(case: JunitCase, metric_key: str = "") -> Cell | None:
+    """read.go convertResult: one cell per case; a skip without message or text has no cell."""
     skip = case.skipped
     if skip is not None and not skip.text and skip.message in ("", "skipped"):
         return None
     message = case_message(case)
-    seconds = case.seconds if case.seconds > 0 else None
+    metrics = case_metrics(case)
     if case.error is not None or case.failure is not None:
-        return Cell(FAIL, "F" if message else "", message, seconds)
-    if skip is not None:
-        return Cell(PASS_WITH_SKIPS, "S", message, seconds)
-    return Cell(PASS, "", message, seconds)
+        status, icon = FAIL, "F" if message else ""
+    elif skip is not None:
+        status, icon = PASS_WITH_SKIPS, "S"
+    else:
+        status, icon = PASS, ""
+    if metric_key and metric_key in metrics:
+        icon = golang.format_g4(metrics[metric_key])
+    return Cell(status, icon, message, metrics)
 
 
 def at_least(status: str, other: str) -> bool:
     return STATUSES.index(status) >= STATUSES.index(other)
 
 
+def _mean_metrics(cells: list[Cell]) -> dict[str, float]:
+    values: dict[str, list[float]] = {}
+    for cell in cells:
+        for name, value in cell.metrics.items():
+            values.setdefault(name, []).append(value)
+    return {name: sum(found) / len(found) for name, found in values.items()}
+
+
 def merge_cells(cells: list[Cell]) -> Cell:
-    """pkg/updater/gcs.go MergeCells(flaky=true): one cell for a name seen several times in a build."""
+    """updater.go MergeCells: one cell for a name seen several times in a build."""
     first = cells[0]
     if len(cells) == 1:
         return first
     passed = failed = 0
     pass_message = fail_message = ""
     current = pass_level = fail_level = first.status
-    durations = [c.seconds for c in cells if c.seconds is not None]
     for cell in cells:
         if at_least(cell.status, current):
             current = cell.status
@@ -247,24 +323,15 @@ def merge_cells(cells: list[Cell]) -> Cell:
         FLAKY if passed and failed else current,
         icon,
         f"{icon} runs passed" + (f": {detail}" if detail else ""),
-        sum(durations) / len(durations) if durations else None,
+        _mean_metrics(cells),
     )
 
 
-def overall_cell(started: int, finished: dict[str, Any], malformed: list[str], now: float) -> Cell:
-    """pkg/updater/gcs.go overallCell: malformed artifacts, then finished.json, then the 24 h limit."""
-    ended = finished.get("timestamp") or 0
-    if malformed:
-        return Cell(FAIL, "E", f"Malformed artifacts: {', '.join(sorted(malformed))}")
-    if ended > 0:
-        icon = message = ""
-        passed = finished.get("passed")
-        if passed is None:
-            result = finished.get("result") or ""
-            passed = result == "SUCCESS"
-            if result:
-                icon, message = "E", f'finished.json missing "passed": {str(passed).lower()}'
-        return Cell(PASS if passed else FAIL, icon, message, float(ended - started))
-    if now - RUNNING_LIMIT_SECONDS > started:
-        return Cell(FAIL, "T", "Build did not complete within 24 hours")
-    return Cell(RUNNING, "R", "Build still running...")
+def split_cells(name: str, cells: list[Cell]) -> dict[str, Cell]:
+    """updater.go SplitCells: `name`, `name [1]`, `name [2]`, ... (disable_merged_status)."""
+    return {name if index == 0 else f"{name} [{index}]": cell for index, cell in enumerate(cells)}
+
+
+def shown_message(message: str) -> str:
+    """updater.go appendCell: the message cut at 140 bytes once more, as the grid's JSON carries it."""
+    return golang.json_string(golang.cut(_bytes(message), MESSAGE_MAX, longer_only=True))

@@ -8,6 +8,7 @@ which honours STORAGE_EMULATOR_HOST.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote, urlparse
 
@@ -20,12 +21,18 @@ class ReadError(Exception):
 
 
 class LocalTree:
-    """The bucket layout under a folder. Links are file:// URLs, or under `link_base` when served."""
+    """The bucket layout under a folder.
+
+    Links are under `link_base` when given (a web server, or where the results are published), else
+    relative to `page_dir` (the folder the pages are written in), so a copied site keeps working as long as
+    the results sit at the same place next to it; file:// URLs only when neither is known.
+    """
 
     def __init__(self, root: Path, link_base: str | None = None) -> None:
         self.root = root
         self.url = str(root)
-        self.link_base = link_base
+        self.link_base = link_base.rstrip("/") if link_base else None
+        self.page_dir: Path | None = None
 
     def folders(self, prefix: str) -> list[str]:
         base = self.root / prefix
@@ -55,13 +62,16 @@ class LocalTree:
     def link(self, key: str, folder: bool = False) -> str:
         if self.link_base is not None:
             return f"{self.link_base}/{quote(key)}" + ("/" if folder else "")
+        if self.page_dir is not None:
+            relative = os.path.relpath((self.root / key).resolve(), self.page_dir.resolve())
+            return quote(Path(relative).as_posix()) + ("/" if folder else "")
         return (self.root / key).resolve().as_uri() + ("/" if folder else "")
 
 
 class GCSTree:
     """A bucket (or a folder of one) read through google-cloud-storage."""
 
-    def __init__(self, bucket: str, root: str = "", client=None) -> None:
+    def __init__(self, bucket: str, root: str = "", client=None, link_base: str | None = None) -> None:
         from google.api_core import exceptions
 
         self.exceptions = exceptions
@@ -71,6 +81,8 @@ class GCSTree:
         self.client = client or GCSSink.default_client()
         self.bucket = self.client.bucket(bucket)
         self.emulator = os.environ.get("STORAGE_EMULATOR_HOST", "").rstrip("/")
+        self.link_base = link_base.rstrip("/") if link_base else None
+        self.page_dir: Path | None = None
 
     def _key(self, key: str) -> str:
         return f"{self.root}/{key}" if self.root else key
@@ -110,6 +122,8 @@ class GCSTree:
 
     def link(self, key: str, folder: bool = False) -> str:
         name = self._key(key)
+        if self.link_base is not None:
+            return f"{self.link_base}/{quote(key)}" + ("/" if folder else "")
         if self.emulator:
             if folder:
                 return f"{self.emulator}/storage/v1/b/{self.bucket_name}/o?prefix={quote(name + '/', safe='')}"
@@ -122,6 +136,51 @@ class GCSTree:
 Tree = LocalTree | GCSTree
 
 
+class Trees:
+    """Where each bucket's results are read from: `BUCKET=DIR|gs://...` entries, and a default for the rest.
+
+    TestGrid reads each test group from the bucket named by its gcs_prefix; many organisations' buckets
+    feed one dashboard. The preview maps each bucket to a folder or a GCS location the same way.
+    """
+
+    def __init__(self, by_bucket: dict[str, Tree], default: Tree | None = None) -> None:
+        self.by_bucket = by_bucket
+        self.default = default
+
+    def get(self, bucket: str) -> Tree | None:
+        return self.by_bucket.get(bucket, self.default)
+
+    def items(self) -> Iterator[tuple[str, Tree]]:
+        """(bucket, tree) for each mapped bucket, then ("", default)."""
+        yield from self.by_bucket.items()
+        if self.default is not None:
+            yield "", self.default
+
+    def all(self) -> list[Tree]:
+        return [tree for _, tree in self.items()]
+
+
+def open_trees(entries: list[str], link_base: str | None = None) -> Trees:
+    """`--results` values: `DIR` or `gs://...` (any bucket), or `BUCKET=DIR` / `BUCKET=gs://...`."""
+    by_bucket: dict[str, Tree] = {}
+    default: Tree | None = None
+    for entry in entries:
+        bucket, sep, where = entry.partition("=")
+        if sep and bucket and "/" not in bucket and "://" not in bucket:
+            if bucket in by_bucket:
+                raise ConfigError(f"--results names bucket {bucket!r} twice", "pass one --results per bucket")
+            base = f"{link_base.rstrip('/')}/{bucket}" if link_base else None
+            by_bucket[bucket] = open_tree(where, base)
+        else:
+            if default is not None:
+                raise ConfigError(
+                    f"--results {entry!r}: a second results tree without a bucket name",
+                    "name the bucket each tree stands for: --results BUCKET=DIR",
+                )
+            default = open_tree(entry, link_base)
+    return Trees(by_bucket, default)
+
+
 def open_tree(results: str, link_base: str | None = None) -> Tree:
     """`gs://bucket[/folder]` or a local folder holding `logs/<job>/<build>/...`."""
     text = (results or "").strip()
@@ -129,7 +188,7 @@ def open_tree(results: str, link_base: str | None = None) -> Tree:
         url = urlparse(text)
         if url.scheme != "gs" or not url.netloc:
             raise ConfigError(f"unsupported results URL {text!r}", "use gs://BUCKET[/FOLDER] or a local folder")
-        return GCSTree(url.netloc, url.path)
+        return GCSTree(url.netloc, url.path, link_base=link_base)
     path = Path(text or ".")
     if not path.is_dir():
         raise ConfigError(

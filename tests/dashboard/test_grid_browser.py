@@ -16,6 +16,10 @@ from tests.dashboard import chromium
 from tests.dashboard.grid_trees import render_sample
 
 FLAKY_ROW = "fedtest e2e.test_cronjobs[c1]"
+OVERALL = "e2e-kind-nightly.Overall"
+CONFORMANCE_C2 = (
+    "Kubernetes e2e suite.[sig-apps] Deployment should run the lifecycle of a Deployment [Conformance] [c2]"
+)
 COLOURS = {  # dashboard_config/grid/assets/grid.css
     "PASS": "rgb(76, 175, 80)",
     "PASS_WITH_SKIPS": "rgb(165, 214, 167)",
@@ -24,6 +28,7 @@ COLOURS = {  # dashboard_config/grid/assets/grid.css
     "TOOL_FAIL": "rgb(139, 26, 26)",
     "RUNNING": "rgb(251, 192, 45)",
 }
+BUILDS_JS = "return [...document.querySelectorAll('thead tr:nth-child(3) th')].slice(1).map(th => th.textContent)"
 CELL_JS = """
 const [row, build] = arguments;
 const builds = [...document.querySelectorAll('thead tr:nth-child(3) th')].map(th => th.textContent);
@@ -55,12 +60,12 @@ def visible_rows(driver) -> list[str]:
 def test_cells_show_testgrid_statuses_and_colours(browser, page: Path, tmp_path_factory) -> None:
     chromium.open_page(browser, page)
     expected = {
-        ("Overall", "108"): ("", "PASS"),
-        ("Overall", "109"): ("R", "RUNNING"),
-        ("Overall", "107"): ("E", "FAIL"),
-        ("Overall", "106"): ("F", "FAIL"),
-        ("Overall", "103"): ("T", "FAIL"),
-        ("Overall", "102"): ("", "TOOL_FAIL"),
+        (OVERALL, "108"): ("", "PASS"),
+        (OVERALL, "109"): ("R", "RUNNING"),
+        (OVERALL, "107"): ("E", "FAIL"),
+        (OVERALL, "106"): ("F", "FAIL"),
+        (OVERALL, "103"): ("T", "FAIL"),
+        ("Overall", "102"): ("", "TOOL_FAIL"),  # a build TestGrid could not read has its own row
         ("fedtest e2e.test_federation[c1,c2]", "104"): ("F", "FAIL"),
         ("fedtest e2e.test_ingress[c1]", "108"): ("S", "PASS_WITH_SKIPS"),
         (FLAKY_ROW, "105"): ("1/2", "FLAKY"),
@@ -95,14 +100,40 @@ def test_filter_by_name_and_failing_only(browser, page: Path) -> None:
     from selenium.webdriver.common.by import By
 
     chromium.open_page(browser, page)
-    assert len(visible_rows(browser)) == 6
+    assert len(visible_rows(browser)) == 11
     browser.find_element(By.ID, "filter").send_keys("federation")
     assert visible_rows(browser) == ["fedtest e2e.test_federation[c1,c2]"]
-    assert browser.find_element(By.ID, "count").text == "1 of 6 tests"
+    assert browser.find_element(By.ID, "count").text == "1 of 11 tests"
     browser.find_element(By.ID, "filter").clear()
     browser.execute_script("document.getElementById('filter').dispatchEvent(new Event('input'))")
     browser.find_element(By.ID, "failing").click()
-    assert visible_rows(browser) == ["Overall", FLAKY_ROW, "fedtest e2e.test_federation[c1,c2]"]
+    failing = [CONFORMANCE_C2, "Overall", OVERALL, FLAKY_ROW, "fedtest e2e.test_federation[c1,c2]"]  # natural order
+    assert visible_rows(browser) == failing
+
+
+def test_conformance_tab_shows_only_conformance_rows_and_their_builds(browser, page: Path) -> None:
+    """base_options include-filter-by-regex=Conformance: TestGrid's tabulator keeps matching rows and drops
+    builds left empty (builds 104 and 108 ran conformance)."""
+    chromium.open_page(browser, page.parent.parent / "provider-fedtest-conformance" / "tab-kind-conformance.html")
+    rows = visible_rows(browser)
+    assert rows and all("Conformance" in row for row in rows)
+    assert len(rows) == 4 and CONFORMANCE_C2 in rows
+    assert browser.execute_script(BUILDS_JS) == ["108", "104"]
+    assert browser.execute_script(CELL_JS, CONFORMANCE_C2, "104") == ["F", COLOURS["FAIL"]]
+
+
+def test_long_names_show_their_end(browser, page: Path) -> None:
+    """The name column cuts a long name at its start, so "[c1]" and "[c2]" rows stay apart."""
+    chromium.open_page(browser, page)
+    box = browser.execute_script(
+        "const th = [...document.querySelectorAll('tbody th.name')].find(th => th.textContent === arguments[0]);"
+        "const a = th.getBoundingClientRect(), b = th.querySelector('bdi').getBoundingClientRect();"
+        "return [a.left, a.right, b.left, b.right, th.scrollWidth > th.clientWidth];",
+        CONFORMANCE_C2,
+    )
+    th_left, th_right, name_left, name_right, overflows = box
+    assert overflows and name_left < th_left  # the start is cut off ...
+    assert abs(name_right - th_right) < 8  # ... and the end, "[Conformance] [c2]", is in view
 
 
 def test_summary_page_links_each_tab_with_its_state(browser, page: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from dashboard_config.grid import cli as grid_cli
 from dashboard_config.grid import summary
-from dashboard_config.grid.testgrid import FAIL, PASS, RUNNING, Cell, Column
+from dashboard_config.grid.testgrid import FAIL, FLAKY, PASS, RUNNING, Cell, Column
 from fedtest.cli import main
 from tests.dashboard.grid_trees import HOUR, case, done, junit, sample_tree, write_build
 from tests.standins.gcs import FakeGCS
@@ -31,10 +31,13 @@ def grid_json(page: Path) -> dict:
     return json.loads(found.group(1).replace("<\\/", "</"))
 
 
-def overall_row(data: dict) -> dict[str, list]:
-    row = next(r for r in data["rows"] if r["name"] == "Overall")
+def overall_row(data: dict, job: str = "e2e-kind-nightly") -> dict[str, list]:
+    row = next(r for r in data["rows"] if r["name"] == f"{job}.Overall")
     statuses = data["statuses"]
-    return {c["build"]: [statuses[cell[0]], cell[1]] for c, cell in zip(data["columns"], row["cells"], strict=True)}
+    return {
+        c["build"]: [statuses[cell[0]], cell[1]] if cell else None
+        for c, cell in zip(data["columns"], row["cells"], strict=True)
+    }
 
 
 @pytest.fixture
@@ -45,18 +48,21 @@ def results(tmp_path: Path) -> Path:
 def test_writes_index_summary_and_grid_pages_from_a_folder(results: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "site"
     assert main(["grid", "--results", str(results), "--out", str(out)]) == 0
-    assert "fedtest: grid: 2 dashboards, 6 tabs, 18 build columns" in capsys.readouterr().out
+    # 9 kind builds; the kind conformance tab keeps one (empty) column, as TestGrid's tabulator does
+    assert "fedtest: grid: 2 dashboards, 6 tabs, 10 build columns" in capsys.readouterr().out
     data = grid_json(out / KIND_TAB)
     assert [c["build"] for c in data["columns"]] == ["109", "108", "107", "106", "105", "104", "103", "102", "101"]
     assert data["headers"] == ["job-version", "provider", "conformance-image"]
     assert data["columns"][1]["extra"] == ["v1.31.2", "kind-podman", "missing"]
     assert overall_row(data)["106"] == ["FAIL", "F"]
-    assert data["links"][1]["log"] == (results / "logs/e2e-kind-nightly/108/build-log.txt").resolve().as_uri()
+    log = data["links"][1]["log"]  # relative to the page: the site and the results can move together
+    assert not log.startswith(("/", "file:"))
+    assert (out / "provider-fedtest-nightly" / log).resolve() == (results / "logs/e2e-kind-nightly/108/build-log.txt")
     summary_page = (out / "provider-fedtest-nightly/index.html").read_text()
     assert 'href="tab-kind-nightly.html"' in summary_page
-    assert '<span class="state flaky">flaky</span>' in summary_page
+    assert '<span class="state flaky" title="a test flaked' in summary_page  # build 105's test_cronjobs
     assert "job did not run" in summary_page  # the newest finished build's failures
-    assert '<span class="state stale">stale</span>' in summary_page  # gce and azure have no results here
+    assert '<span class="state stale" title="no completed results">stale</span>' in summary_page  # gce, azure
     assert 'href="provider-fedtest-nightly/index.html"' in (out / "index.html").read_text()
 
 
@@ -75,8 +81,8 @@ def test_jobs_without_a_test_group_get_their_own_dashboard(tmp_path: Path) -> No
                 files={"artifacts/junit_01.xml": junit(case("test_pods"))})  # fmt: skip
     assert main(["grid", "--results", str(tmp_path / "r"), "--out", str(tmp_path / "site")]) == 0
     data = grid_json(tmp_path / "site/jobs-without-a-test-group/tab-e2e-kind.html")
-    assert data["headers"] == ["job-version", "provider", "conformance-image"]  # the configured groups' headers
-    assert [r["name"] for r in data["rows"]] == ["Overall", "fedtest e2e.test_pods"]
+    assert data["headers"] == ["Commit", "infra-commit"]  # test-infra's default test group
+    assert [r["name"] for r in data["rows"]] == ["e2e-kind.Overall", "e2e-kind.Pod", "fedtest e2e.test_pods"]
 
 
 fake_gcs = upload_fixtures.fake_gcs  # a fake-gcs-server with the bucket BUCKET, per test
@@ -102,8 +108,8 @@ def test_reads_a_bucket_through_the_emulator(results: Path, tmp_path: Path, fake
 
 
 def rows_without_paths(data: dict) -> str:
-    """The rows, with the tree's location taken out of "Failed to download <where>" messages."""
-    return re.sub(r"Failed to download \S+/logs/", "Failed to download logs/", json.dumps(data["rows"]))
+    """The rows, without "Failed to download <where>: ..." messages (where the tree is, cut at 140 bytes)."""
+    return re.sub(r'Failed to download [^"]*', "Failed to download", json.dumps(data["rows"]))
 
 
 def test_a_missing_bucket_is_one_line(tmp_path: Path, fake_gcs: FakeGCS, monkeypatch, capsys) -> None:
@@ -121,10 +127,12 @@ def test_a_missing_bucket_is_one_line(tmp_path: Path, fake_gcs: FakeGCS, monkeyp
         (["--results", "s3://bucket"], "unsupported results URL"),
         (["--days", "0"], "--days 0 is not positive"),
         (["--config", "{tmp}"], "no TestGrid YAML under"),
+        (["--results", "{tmp}", "--results", "{tmp}"], "a second results tree without a bucket name"),
+        (["--results", "b={tmp}", "--results", "b={tmp}"], "names bucket 'b' twice"),
     ],
 )
 def test_bad_input_is_one_line_naming_the_fix(args, problem, results: Path, tmp_path: Path, capsys) -> None:
-    argv = ["grid", "--results", str(results), "--out", str(tmp_path / "site")]
+    argv = ["grid", "--out", str(tmp_path / "site")] + ([] if "--results" in args else ["--results", str(results)])
     argv += [a.replace("{tmp}", str(tmp_path / "empty")) for a in args]
     (tmp_path / "empty").mkdir()
     assert main(argv) == 2
@@ -145,11 +153,11 @@ def test_every_option_documents_its_default() -> None:
 
 def test_serve_answers_on_loopback_with_the_site_and_the_results(results: Path, tmp_path: Path) -> None:
     out = tmp_path / "site"
-    options = argparse.Namespace(results=str(results), config=grid_cli.CONFIG_DIR, out=out, days=None, serve=True)
+    options = argparse.Namespace(results=[str(results)], config=grid_cli.CONFIG_DIR, out=out, days=None, serve=True)
     grid_cli.build(options)
     log_link = grid_json(out / KIND_TAB)["links"][4]["log"]
     assert log_link == "/results/logs/e2e-kind-nightly/105/build-log.txt"  # served pages link to the server
-    server = grid_cli.serve(out, results, 0)
+    server = grid_cli.serve(out, {"": results}, 0)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -165,20 +173,27 @@ def test_serve_answers_on_loopback_with_the_site_and_the_results(results: Path, 
         server.server_close()
 
 
-def _column(build: str, started: float, **cells: str) -> Column:
-    return Column(build, started, [], {name: Cell(status) for name, status in cells.items()})
+def _column(build: str, started_s: float, **cells: str) -> Column:
+    return Column(build, started_s * 1000, [], {name: Cell(status) for name, status in cells.items()})
 
 
 def test_tab_states_follow_the_summarizer() -> None:
     now = 100 * HOUR
-    green = [_column(str(i), now - i * HOUR, Overall=PASS, a=PASS) for i in range(1, 4)]
-    assert summary.tab_state(green, ["Overall", "a"], now).state == "passing"
-    assert summary.tab_state(green, ["Overall", "a"], now + 49 * HOUR, stale_hours=48).state == "stale"
-    assert summary.tab_state([], [], now).state == "stale"
-    once = [_column("9", now, Overall=RUNNING), _column("8", now - HOUR, Overall=FAIL, a=FAIL), *green]
-    state = summary.tab_state(once, ["Overall", "a"], now, failures_to_alert=2)
-    assert (state.state, [f.row for f in state.latest]) == ("flaky", ["Overall", "a"])
-    twice = [_column("7", now, Overall=FAIL, a=FAIL), *once]
-    state = summary.tab_state(twice, ["Overall", "a"], now, failures_to_alert=2)
-    assert state.state == "failing"
-    assert [(f.row, f.count, f.build) for f in state.alerts] == [("Overall", 2, "7"), ("a", 2, "7")]
+    rows = ["j.Overall", "a"]
+    green = [_column(str(i), now - i * HOUR, **{"j.Overall": PASS, "a": PASS}) for i in range(1, 4)]
+    assert summary.tab_state(green, rows, now).state == "PASS"
+    assert summary.tab_state(green, rows, now + 49 * HOUR, stale_hours=48).state == "STALE"
+    assert summary.tab_state([], [], now).state == "UNKNOWN"
+    assert summary.tab_state([], [], now, stale_hours=48).state == "STALE"
+    once = [_column("9", now, **{"j.Overall": RUNNING}), _column("8", now - HOUR, **{"j.Overall": FAIL, "a": FAIL})]
+    once += green
+    state = summary.tab_state(once, rows, now, failures_to_alert=3)
+    assert (state.state, state.label, [f.row for f in state.latest]) == ("FLAKY", "failures, no alert", rows)
+    twice = [_column("7", now, **{"j.Overall": FAIL, "a": FAIL}), *once]
+    assert summary.tab_state(twice, rows, now, failures_to_alert=3).state == "FLAKY"  # the group's 3, not 2
+    thrice = [_column("6", now, **{"j.Overall": FAIL, "a": FAIL}), *twice]
+    state = summary.tab_state(thrice, rows, now, failures_to_alert=3)
+    assert state.state == "FAIL"
+    assert [(f.row, f.count, f.build) for f in state.alerts] == [("j.Overall", 3, "6"), ("a", 3, "6")]
+    flaked = [_column("5", now, **{"j.Overall": PASS, "a": FLAKY}), *green]
+    assert summary.tab_state(flaked, rows, now).label == "flaky"

@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from dashboard_config.grid import testgrid
-from dashboard_config.grid.model import read_columns
+from dashboard_config.grid.build import GroupRules
+from dashboard_config.grid.model import steady_columns
 from dashboard_config.grid.testgrid import (
     FAIL,
     FLAKY,
@@ -31,8 +32,16 @@ HEADERS = ["job-version", "provider"]
 ART = "artifacts/junit_01.xml"
 
 
+OVERALL = f"{JOB}.Overall"
+RULES = GroupRules(JOB, tuple(HEADERS), analyze_prowjob=False)
+
+
+def minutes(seconds: float) -> dict[str, float]:
+    return {"test-duration-minutes": seconds / 60}
+
+
 def columns(root: Path, days: float = 7) -> dict[str, Column]:
-    found = read_columns(LocalTree(root), f"logs/{JOB}", HEADERS, days, NOW)
+    found = steady_columns(LocalTree(root), f"logs/{JOB}", RULES, days, NOW)
     return {column.build: column for column in found}
 
 
@@ -44,9 +53,9 @@ def one(root: Path, *cases: str, result: str = "SUCCESS", files: dict | None = N
 
 def test_overall_row_comes_from_finished_json(tmp_path: Path) -> None:
     column = one(tmp_path, case("a"))
-    assert column.cells["Overall"] == Cell(PASS, "", "", 20 * 60.0)
+    assert column.cells[OVERALL] == Cell(PASS, "", "", minutes(20 * 60.0))
     failed = one(tmp_path / "f", case("a", body=failure("boom")), result="FAILURE")
-    assert failed.cells["Overall"] == Cell(FAIL, "", "", 20 * 60.0)  # a test failed: no "outside" note
+    assert failed.cells[OVERALL] == Cell(FAIL, "", "", minutes(20 * 60.0))  # a test failed: no "outside" note
 
 
 def test_duplicate_names_in_one_build_merge_into_one_cell(tmp_path: Path) -> None:
@@ -54,8 +63,8 @@ def test_duplicate_names_in_one_build_merge_into_one_cell(tmp_path: Path) -> Non
         ART: junit(case("same", 2.0), case("mixed", 1.0), case("mixed", 3.0, failure("lost the leader"))),
         "artifacts/junit_02.xml": junit(case("same", 4.0)),
     })  # fmt: skip
-    assert column.cells["fedtest e2e.same"] == Cell(PASS, "2/2", "2/2 runs passed", 3.0)
-    assert column.cells["fedtest e2e.mixed"] == Cell(FLAKY, "1/2", "1/2 runs passed: lost the leader", 2.0)
+    assert column.cells["fedtest e2e.same"] == Cell(PASS, "2/2", "2/2 runs passed", minutes(3.0))
+    assert column.cells["fedtest e2e.mixed"] == Cell(FLAKY, "1/2", "1/2 runs passed: lost the leader", minutes(2.0))
 
 
 def test_skip_with_a_message_shows_and_one_without_is_dropped(tmp_path: Path) -> None:
@@ -65,7 +74,7 @@ def test_skip_with_a_message_shows_and_one_without_is_dropped(tmp_path: Path) ->
         case("bare", body=skipped()),
         case("ginkgo-default", body=skipped("skipped")),
     )
-    assert column.cells["fedtest e2e.reasoned"] == Cell(PASS_WITH_SKIPS, "S", "no IngressClass", 1.0)
+    assert column.cells["fedtest e2e.reasoned"] == Cell(PASS_WITH_SKIPS, "S", "no IngressClass", minutes(1.0))
     assert "fedtest e2e.bare" not in column.cells
     assert "fedtest e2e.ginkgo-default" not in column.cells
 
@@ -73,13 +82,13 @@ def test_skip_with_a_message_shows_and_one_without_is_dropped(tmp_path: Path) ->
 def test_failure_message_is_the_failure_text(tmp_path: Path) -> None:
     column = one(tmp_path, case("f", body=failure("timed out", "waited 300 s for endpoints")),
                  case("long", body=failure("x" * 200)), result="FAILURE")  # fmt: skip
-    assert column.cells["fedtest e2e.f"] == Cell(FAIL, "F", "timed out\nwaited 300 s for endpoints", 1.0)
+    assert column.cells["fedtest e2e.f"] == Cell(FAIL, "F", "timed out\nwaited 300 s for endpoints", minutes(1.0))
     assert column.cells["fedtest e2e.long"].message == "x" * 70 + "..." + "x" * 70
 
 
 def test_unparsable_junit_turns_overall_red_naming_the_file(tmp_path: Path) -> None:
     column = one(tmp_path, files={ART: junit(case("kept")), "artifacts/junit_02.xml": "<testsuites><testsuite"})
-    overall = column.cells["Overall"]
+    overall = column.cells[OVERALL]
     assert (overall.status, overall.icon) == (FAIL, "E")
     assert overall.message.startswith("Malformed artifacts: artifacts/junit_02.xml: ")
     assert column.cells["fedtest e2e.kept"].status == PASS
@@ -87,7 +96,7 @@ def test_unparsable_junit_turns_overall_red_naming_the_file(tmp_path: Path) -> N
 
 def test_zero_byte_finished_json_is_malformed(tmp_path: Path) -> None:
     write_build(tmp_path, "1", started=NOW - HOUR, finished=b"", files={ART: junit(case("a"))})
-    assert columns(tmp_path)["1"].cells["Overall"] == Cell(FAIL, "E", "Malformed artifacts: finished.json")
+    assert columns(tmp_path)["1"].cells[OVERALL] == Cell(FAIL, "E", "Malformed artifacts: finished.json")
 
 
 def test_undecodable_finished_json_fails_the_column_naming_the_build(tmp_path: Path) -> None:
@@ -96,9 +105,11 @@ def test_undecodable_finished_json_fails_the_column_naming_the_build(tmp_path: P
                 files={ART: junit(case("a"))})  # fmt: skip
     found = columns(tmp_path)
     assert list(found["2"].cells) == ["Overall"]
-    overall = found["2"].cells["Overall"]
+    overall = found["2"].cells["Overall"]  # read.go erroredColumn: the `Overall` row, not `<job>.Overall`
     assert overall.status == TOOL_FAIL
-    assert overall.message.startswith(f"Failed to download {tmp_path}/logs/{JOB}/2: finished: ")
+    assert overall.message.startswith(f"Failed to download {str(tmp_path)[:40]}")  # cut at 140 bytes
+    assert overall.message.endswith(f"{JOB}/2/: finished: cannot unmarshal str into timestamp")
+    assert found["2"].started == found["1"].started + 0.01  # 0.01 ms after the last build read
     assert found["2"].extra == found["1"].extra == ["v1.31.2", "kind"]
 
 
@@ -106,20 +117,21 @@ def test_started_only_is_running_for_24_hours_then_failed(tmp_path: Path) -> Non
     write_build(tmp_path, "1", started=NOW - 25 * HOUR)
     write_build(tmp_path, "2", started=NOW - 23 * HOUR)
     found = columns(tmp_path)
-    assert found["1"].cells["Overall"] == Cell(FAIL, "T", "Build did not complete within 24 hours")
-    assert found["2"].cells["Overall"] == Cell(RUNNING, "R", "Build still running...")
+    assert found["1"].cells[OVERALL] == Cell(FAIL, "T", "Build did not complete within 24 hours")
+    assert found["2"].cells[OVERALL] == Cell(RUNNING, "R", "Build still running...")
     assert found["2"].extra == ["", ""]  # headers stay blank while running
     assert found["1"].extra == ["missing", "missing"]
 
 
 def test_aborted_with_passing_tests_failed_outside_of_test_results(tmp_path: Path) -> None:
     column = one(tmp_path, case("a"), result="ABORTED")
-    assert column.cells["Overall"] == Cell(FAIL, "F", "Build failed outside of test results", 20 * 60.0)
+    assert column.cells[OVERALL] == Cell(FAIL, "F", "Build failed outside of test results", minutes(20 * 60.0))
 
 
 def test_finished_without_passed_falls_back_to_result_with_a_note(tmp_path: Path) -> None:
     write_build(tmp_path, "1", started=NOW - HOUR, finished={"timestamp": NOW, "result": "SUCCESS"})
-    assert columns(tmp_path)["1"].cells["Overall"] == Cell(PASS, "E", 'finished.json missing "passed": true', 3600.0)
+    expected = Cell(PASS, "E", 'finished.json missing "passed": true', minutes(3600.0))
+    assert columns(tmp_path)["1"].cells[OVERALL] == expected
 
 
 def test_only_junit_named_files_count_anywhere_under_the_build(tmp_path: Path) -> None:
@@ -128,7 +140,7 @@ def test_only_junit_named_files_count_anywhere_under_the_build(tmp_path: Path) -
         "artifacts/c2/junit_runner.xml": junit(case("nested-folder")),
         "junit.xml": junit(case("build-root")),
     })  # fmt: skip
-    assert set(column.cells) == {"Overall", "fedtest e2e.nested-folder", "fedtest e2e.build-root"}
+    assert set(column.cells) == {OVERALL, "fedtest e2e.nested-folder", "fedtest e2e.build-root"}
 
 
 def test_nested_suite_names_are_dot_joined(tmp_path: Path) -> None:
@@ -138,7 +150,7 @@ def test_nested_suite_names_are_dot_joined(tmp_path: Path) -> None:
         '<testsuite><testcase name="bare"/></testsuite></testsuites>'
     )
     column = one(tmp_path, files={ART: xml})
-    assert set(column.cells) == {"Overall", "outer.inner.deep", "outer.unnamed-suite", "outer.shallow", "bare"}
+    assert set(column.cells) == {OVERALL, "outer.inner.deep", "outer.unnamed-suite", "outer.shallow", "bare"}
 
 
 def test_columns_newest_first_within_days_of_results(tmp_path: Path) -> None:
@@ -193,7 +205,8 @@ def test_sample_tree_holds_every_kind_of_build(tmp_path: Path) -> None:
     from tests.dashboard.grid_trees import sample_tree
 
     found = columns(sample_tree(tmp_path, NOW))
-    overall = {build: (c.cells["Overall"].status, c.cells["Overall"].icon) for build, c in found.items()}
+    cell = {build: c.cells.get(OVERALL) or c.cells["Overall"] for build, c in found.items()}
+    overall = {build: (found.status, found.icon) for build, found in cell.items()}
     assert overall == {
         "109": (RUNNING, "R"), "108": (PASS, ""), "107": (FAIL, "E"), "106": (FAIL, "F"), "105": (FAIL, ""),
         "104": (FAIL, ""), "103": (FAIL, "T"), "102": (TOOL_FAIL, ""), "101": (PASS, ""),

@@ -42,10 +42,10 @@ def problems_for(tmp_path: Path, files: dict[str, bytes]) -> str:
             "has no reason",
         ),
         ({"junit_01.xml": b"<testsuite><testcase name='x'/></testsuite>"}, "without a name"),
-        ({"junit_01.xml": GOOD, "junit_02.xml": GOOD}, "duplicate case name 's.a'"),
         (
-            {"junit_01.xml": b"<testsuite name='a'><testcase name='x'/><testcase name='x'/></testsuite>"},
-            "twice in this file",
+            {"junit_01.xml": b"<testsuite name='pytest'><testcase classname='m' name='x'/>"
+             b"<testcase classname='m' name='x'><failure message='boom'/></testcase></testsuite>"},
+            "pytest-rerunfailures",
         ),
         ({"junit_01.xml": GOOD, "sub/junit_02.xml": GOOD.replace(b"'s'", b"'t'")}, "Kettle reads only"),
         ({"e2e-results.xml": GOOD}, "no junit*.xml"),

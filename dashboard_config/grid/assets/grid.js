@@ -48,7 +48,7 @@
     html += "</thead><tbody>";
     const parts = [];
     data.rows.forEach((row, i) => {
-      let tr = '<tr data-r="' + i + '"><th class="name" title="' + esc(row.name) + '">' + esc(row.name) + "</th>";
+      let tr = '<tr data-r="' + i + '"><th class="name" title="' + esc(row.name) + '"><bdi>' + esc(row.name) + "</bdi></th>";
       const cells = row.cells;
       for (let j = 0; j < cells.length; j++) {
         const c = cells[j];
@@ -87,6 +87,7 @@
     const lines = [data.statuses[c[0]] + (c[1] ? " (" + c[1] + ")" : "")];
     if (c[2]) lines.push(c[2]);
     if (c[3] !== null && c[3] !== undefined) lines.push("duration: " + duration(c[3]));
+    for (const [name, value] of Object.entries(c[4] || {})) if (name !== "test-duration-minutes") lines.push(name + ": " + value);
     return lines.join("\n");
   }
 
@@ -99,6 +100,8 @@
       '<p class="status ' + classes[c[0]] + '">' + esc(data.statuses[c[0]]) + (c[1] ? " · " + esc(c[1]) : "") + "</p>" +
       '<pre class="message">' + esc(c[2] || "(no message)") + "</pre>" +
       "<dl><dt>duration</dt><dd class=\"duration\">" + esc(duration(c[3]) || "-") + "</dd>" +
+      Object.entries(c[4] || {}).filter(([n]) => n !== "test-duration-minutes")
+        .map(([n, v]) => '<dt class="metric">' + esc(n) + "</dt><dd>" + esc(v) + "</dd>").join("") +
       "<dt>build</dt><dd>" + esc(col.build) + " · " + esc(utc(col.started)) + " UTC</dd></dl>" +
       '<p><a class="log" href="' + esc(data.links[j].log) + '">build-log.txt</a> · ' +
       '<a class="artifacts" href="' + esc(data.links[j].artifacts) + '">artifacts/</a></p>';
