@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from providers import settings as settings_mod
+from providers import stopping
 from providers.base import INVENTORY, SWEEPER, CapacityError, Cluster, ClusterSpec, Provider
 from providers.bootstrap import tags as tag_model
 from providers.bootstrap.nodes import wait_nodes_ready
@@ -133,6 +134,7 @@ class VMClusterProvider(Provider, abc.ABC):
         pki.save(self.pki_dir(spec.name))
         refusals = []
         for location in self.locations():
+            stopping.check(self.stop, f"bringing {spec.name} up")
             tags = self.encoding.for_cluster(self.options.run_id, self.options.owner, spec.name,
                                              dt.datetime.now(dt.UTC), self.options.ttl)
             try:
@@ -151,8 +153,8 @@ class VMClusterProvider(Provider, abc.ABC):
         endpoint = f"https://{placed.public_ip}:{self.settings.api_port}"
         kubeconfig = write_kubeconfig(self.options.work_dir / f"{spec.name}.kubeconfig",
                                       admin_kubeconfig(pki, endpoint, spec.name))
-        ready = wait_ready(kubeconfig, spec.name, self.options.deadline_seconds)
-        nodes = wait_nodes_ready(kubeconfig, spec.name, 1 + spec.workers, self.options.deadline_seconds)
+        ready = wait_ready(kubeconfig, spec.name, self.options.deadline_seconds, self.stop)
+        nodes = wait_nodes_ready(kubeconfig, spec.name, 1 + spec.workers, self.options.deadline_seconds, self.stop)
         metadata = {**placed.metadata, self.location_key.removesuffix("s"): location,
                     "run_id": self.options.run_id, "nodes": ",".join(sorted(nodes))}
         return Cluster(spec.name, self.name, kubeconfig, spec.name, endpoint, ready.version, metadata)

@@ -111,12 +111,13 @@ class KindProvider(Provider):
                 timeout=deadline + _CREATE_SLACK_SECONDS,
                 what=f"kind create cluster {spec.name}",
                 fix=f"check `{tools.engine} info`; if it half-exists: kind delete cluster --name {spec.name}",
+                stop=self.stop,
             )
         except ProviderError:
             self._ports.release(ports)
             raise
         context = f"kind-{spec.name}"
-        ready = wait_ready(kubeconfig, context, deadline)
+        ready = wait_ready(kubeconfig, context, deadline, self.stop)
         if self.settings.ingress:
             api = api_client(kubeconfig, context)
             try:
