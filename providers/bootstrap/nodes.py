@@ -21,7 +21,7 @@ from providers import stopping
 from providers.base import DeadlineExceeded
 from providers.readiness import api_client
 
-ROUND_SECONDS = 5.0
+ROUND_SECONDS = 2.0
 
 
 class _NotYet(Exception):
