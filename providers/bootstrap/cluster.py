@@ -27,8 +27,9 @@ from typing import ClassVar
 
 from providers import settings as settings_mod
 from providers import stopping
-from providers.base import INVENTORY, SWEEPER, CapacityError, Cluster, ClusterSpec, Provider
+from providers.base import DISRUPTION, INVENTORY, SWEEPER, CapacityError, Cluster, ClusterSpec, Provider
 from providers.bootstrap import tags as tag_model
+from providers.bootstrap.disruption import VMDisruption
 from providers.bootstrap.nodes import wait_nodes_ready
 from providers.bootstrap.pki import ClusterPKI
 from providers.bootstrap.render import (
@@ -76,10 +77,11 @@ class Tagged:
     handle: object = None  # whatever the cloud needs to delete it
 
 
-class VMClusterProvider(Provider, abc.ABC):
-    """A cloud's kubeadm-on-VMs provider: set the class attributes and implement the hooks."""
+class VMClusterProvider(VMDisruption, Provider, abc.ABC):
+    """A cloud's kubeadm-on-VMs provider: set the class attributes and implement the hooks
+    (these, and the disruption hooks of providers/bootstrap/disruption.py)."""
 
-    capabilities = frozenset({INVENTORY, SWEEPER})
+    capabilities = frozenset({INVENTORY, SWEEPER, DISRUPTION})
     encoding: ClassVar[tag_model.Encoding]
     location_key: ClassVar[str]  # the setting listing locations to try in order ("zones", "regions")
     size_key: ClassVar[str]  # the setting naming the VM size, for the capacity error's fix
