@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from e2e.framework import probes
-from e2e.framework.federation import NoHealthyShard, Resolver
+from e2e.framework.federation import NoHealthyShard, Resolver, Shard
 from e2e.framework.podtimes import percentile
 
 FAILS_TO_QUARANTINE = 2
@@ -53,6 +53,7 @@ class SteadyClient:
     _done: threading.Event = field(default_factory=threading.Event)
     _poke: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
+    _shards: dict[str, Shard] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __enter__(self) -> SteadyClient:
@@ -70,9 +71,11 @@ class SteadyClient:
             thread.join(30)
 
     # --- resolution --------------------------------------------------------------------------
-    def _resolve_once(self) -> None:
-        shards = self.resolver.service.status(timeout=self.status_timeout)
-        for name in list(self.quarantined):
+    def _resolve_once(self, cached: bool = False) -> None:
+        """Resolve from a fresh (bounded) status, or from the last one at once (a shard just failed)."""
+        shards = self._shards if cached and self._shards else self.resolver.service.status(timeout=self.status_timeout)
+        self._shards = shards
+        for name in list(self.quarantined) if not cached else []:
             shard = shards.get(name)
             if shard is not None and shard.healthy and shard.address and self._answers(shard.address):
                 self.quarantined.discard(name)  # its address answers again: back in rotation
@@ -123,9 +126,13 @@ class SteadyClient:
         self._record(Request(sent, cluster, ok, detail))
         with self._lock:
             self._failures[cluster] = 0 if ok else self._failures.get(cluster, 0) + 1
-            if self._failures[cluster] >= FAILS_TO_QUARANTINE and cluster not in self.quarantined:
+            newly = self._failures[cluster] >= FAILS_TO_QUARANTINE and cluster not in self.quarantined
+            if newly:
                 self.quarantined.add(cluster)
-                self._poke.set()
+        if newly:  # out of rotation now, from the last status; the refresh loop checks it again
+            with contextlib.suppress(Exception):
+                self._resolve_once(cached=True)
+            self._poke.set()
 
     def _record(self, request: Request) -> None:
         with self._lock:
@@ -147,10 +154,13 @@ class Round:
     rejoin_seconds: float | None  # None: did not rejoin within the timeout
 
 
-def failover_point(requests: list[Request], away: str, start: float) -> float | None:
-    """When requests settled on other clusters: the first good answer elsewhere after the last bad one."""
-    last_bad = max((r.at for r in requests if not r.ok or r.cluster == away), default=start)
-    good = [r.at for r in requests if r.at >= last_bad and r.ok and r.cluster not in (None, away)]
+def failover_point(requests: list[Request], start: float) -> float | None:
+    """When the client was served again for good: the first answer after the last failed request (`start`
+    when none failed: the shard it used kept serving, as in an outage of only the API server)."""
+    failed = [r.at for r in requests if not r.ok]
+    if not failed:
+        return start
+    good = [r.at for r in requests if r.at > failed[-1] and r.ok]
     return good[0] if good else None
 
 
@@ -169,7 +179,7 @@ def outage_round(client: SteadyClient, mode: str, away: str, take_away: Callable
         bring_back()
     back = time.monotonic()
     in_window = client.between(start, restore)
-    settled = failover_point(in_window, away, start)
+    settled = failover_point(in_window, start)
     after = [r for r in in_window if settled is not None and r.at >= settled]
     rejoined = None
     until = back + rejoin_timeout
