@@ -5,6 +5,10 @@ the data plane, only the API server), three times each, while the harness sends 
 second through the resolver. JUnit properties: failover p50/p99, requests failed during the outages, time
 to rejoin after restore. Skipped, before anything is made, when fewer than two clusters are up or the
 provider cannot take a cluster away (--provider existing needs its outage and restore commands).
+
+They take clusters away from every other test of the run: run them on their own, e.g.
+`pytest e2e/test_outage.py e2e/test_upgrade.py --provider existing ...` (one xdist group keeps them
+from overlapping each other).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ REPEATS = 3
 RATE = 5.0  # requests a second, at least
 STATUS_BOUND = 10.0  # the federated status must return within this, whatever a cluster does
 MODES = (ALL, DATA_PLANE, API_SERVER)
+
+pytestmark = pytest.mark.xdist_group("disruption")
 
 
 @pytest.fixture

@@ -5,6 +5,10 @@ has an IngressClass) the ingress is probed every second, the provider restarts t
 upgrades it to FEDTEST_UPGRADE_VERSION, e.g. 1.29.3). Jobs lost: 0; cron runs missed: at most 1; the API
 server's unavailable seconds and the ingress availability are JUnit properties. Skipped, before anything
 is made, when the provider cannot do it (--provider existing needs restart_command or upgrade_command).
+
+They take clusters away from every other test of the run: run them on their own, e.g.
+`pytest e2e/test_outage.py e2e/test_upgrade.py --provider existing ...` (one xdist group keeps them
+from overlapping each other).
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ CRON_MINUTES = 3  # the test lasts at least this many minute boundaries after th
 CRON_SLACK = 15.0  # seconds the CronJob controller may take after a boundary
 REPOSITORY = "https://example.test/fedtest/through-upgrades.git"
 UPGRADE_VERSION_ENV = "FEDTEST_UPGRADE_VERSION"
+
+pytestmark = pytest.mark.xdist_group("disruption")
 
 
 @pytest.fixture(params=[RESTART, UPGRADE])
