@@ -64,13 +64,6 @@ def _cron_runs(kube: client.ApiClient, namespace: str) -> int:
                                       for ref in j.metadata.owner_references or []))
 
 
-def _boundaries(start: dt.datetime, end: dt.datetime) -> int:
-    """Minute boundaries strictly after `start` and at least CRON_SLACK before `end`."""
-    first = start.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-    last = end - dt.timedelta(seconds=CRON_SLACK)
-    return 0 if last < first else int((last - first).total_seconds() // 60) + 1
-
-
 def _ingress_probe(kube: client.ApiClient, cluster: Cluster, namespace: str,
                    e2e_config: Any) -> disruption.Probe | None:
     class_name, _why = capabilities.ingress_class(kube, cluster.name)
@@ -129,7 +122,7 @@ def test_jobs_cron_and_ingress_ride_through_the_control_plane(
 
     lost = [d.job.name for d in done if d.result is None or d.result.phase != "Succeeded"]
     lost += [j.name for j in _jobs() if j.name not in {d.job.name for d in done}]
-    fired, expected = _cron_runs(kube, namespace), _boundaries(cron_created, ended)
+    fired, expected = _cron_runs(kube, namespace), disruption.minute_boundaries(cron_created, ended, CRON_SLACK)
     record_property("jobs_lost", str(len(lost)))
     record_property("cron_runs_expected", str(expected))
     record_property("cron_runs_missed", str(max(0, expected - fired)))

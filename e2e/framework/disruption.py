@@ -7,6 +7,7 @@ without the command settings), gives a skip reason naming what is missing, befor
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -144,6 +145,14 @@ def http_check(url: str, host: str | None = None, timeout: float = 2.0) -> Calla
         return answer.status == 200, str(answer.status)
 
     return check
+
+
+def minute_boundaries(start: dt.datetime, end: dt.datetime, slack: float) -> int:
+    """How many runs an every-minute CronJob owes: boundaries after `start` and at least `slack` seconds
+    (the controller's reaction time) before `end`."""
+    first = start.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+    last = end - dt.timedelta(seconds=slack)
+    return 0 if last < first else int((last - first).total_seconds() // 60) + 1
 
 
 def properties(prefix: str, values: dict[str, Any]) -> dict[str, str]:
