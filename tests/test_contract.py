@@ -45,7 +45,7 @@ class TestKindContract(ProviderContract):
     @classmethod
     def provider(cls, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KindProvider]:
         root = tmp_path_factory.mktemp("kind")
-        with kind_world(root, cluster_names(1)):
+        with kind_world(root, cluster_names(1), gated=True):
             yield KindProvider(options(root))
 
 

@@ -53,14 +53,14 @@ def test_the_outage_test_fails_over_through_the_bed_commands_and_records_its_fig
     with federation_world(tmp_path / "fed", ["c1", "c2"]) as world, world.controllers_for("steady", topology):
         opts = [f"--provider-opt={key}={value}" for key, value in world.outage.commands().items()]
         done = _run(tmp_path, OUTAGE, "--kubeconfig", str(world.outage.kubeconfig), "--contexts", "c1,c2",
-                    "--reach-window", "1", *opts)
+                    "--reach-window", "3", *opts)
         calls = world.outage.calls()
     assert "1 passed" in done.stdout, done.stdout[-4000:]
     assert calls.count("outage c1 on full") == 3 and calls.count("outage c1 on network") == 3
     assert calls.count("outage c1 on api") == 3 and not any("c2" in c for c in calls)
     props = next(p for name, p in _properties(tmp_path / "artifacts").items() if "test_a_steady_client" in name)
     assert float(props["outage_rounds"]) == 9
-    assert float(props["outage_failover_seconds_p99"]) <= 1.0 * 1.5 + 2
+    assert float(props["outage_failover_seconds_p99"]) <= 3.0
     assert float(props["outage_request_rate"]) >= 4.5
     for mode in ("all", "data_plane", "api_server"):
         assert float(props[f"outage_{mode}_rounds"]) == 3 and f"outage_{mode}_rejoin_seconds_p50" in props

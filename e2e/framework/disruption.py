@@ -31,6 +31,7 @@ class MarkerStop:
     def __init__(self, artifacts: Path, poll: float = 0.1) -> None:
         self.marker = artifacts / ABORT_MARKER
         self.poll = poll
+        self._tick = threading.Event()  # never set: its timed wait paces the look at the marker
 
     def wait(self, timeout: float | None = None) -> bool:
         until = time.monotonic() + (timeout or 0.0)
@@ -38,7 +39,7 @@ class MarkerStop:
             left = until - time.monotonic()
             if left <= 0:
                 return False
-            time.sleep(min(self.poll, left))
+            self._tick.wait(min(self.poll, left))
         return True
 
 
