@@ -8,6 +8,7 @@ exists after a crash.
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -44,18 +45,37 @@ def _up_one(provider: Provider, spec: ClusterSpec, ledger: Ledger, progress: Pro
     return result
 
 
+STOPPING_SECONDS = 10.0  # how long an aborted bring-up thread may take to see the stop signal and return
+
+
+class _PolledStop:
+    """A stop signal (wait(timeout) -> bool) over a Stop that only has `aborted`."""
+
+    def __init__(self, stop: Stop) -> None:
+        self._stop = stop
+
+    def wait(self, timeout: float | None = None) -> bool:
+        until = time.monotonic() + (timeout or 0.0)
+        while not self._stop.aborted and time.monotonic() < until:
+            time.sleep(min(0.05, max(0.0, until - time.monotonic())))
+        return self._stop.aborted
+
+
 def bring_up(provider: Provider, specs: list[ClusterSpec], ledger: Ledger, progress: Progress | None = None,
              results: list[StepResult] | None = None, stop: Stop | None = None,
              left_behind: list[threading.Thread] | None = None) -> list[StepResult]:
     """Bring every spec up at once; results come back in spec order (and are appended to `results`).
 
-    Each cluster comes up in a daemon thread named after it. On `stop` (SIGTERM, SIGINT, the deadline)
-    the wait ends at once: a cluster still coming up gets a failed step and stays `creating` in the
-    ledger, so teardown still downs it; its thread is left behind rather than waited for (listed in
-    `left_behind`).
+    Each cluster comes up in a daemon thread named after it. `stop` (SIGTERM, SIGINT, the deadline)
+    becomes the provider's stop signal, so its up() returns promptly: a cluster still coming up gets a
+    failed step and stays `creating` in the ledger, so teardown still downs it. A thread that has not
+    returned STOPPING_SECONDS after the abort (a provider that ignores the signal) is listed in
+    `left_behind` and named in the progress lines.
     """
     progress, results = progress or Progress(_quiet), [] if results is None else results
     deadline = provider.options.deadline_seconds
+    if stop is not None:
+        provider.stop = stop if callable(getattr(stop, "wait", None)) else _PolledStop(stop)
     done: dict[str, StepResult] = {}
     lock = threading.Lock()
     threads = []
@@ -74,8 +94,15 @@ def bring_up(provider: Provider, specs: list[ClusterSpec], ledger: Ledger, progr
     for thread in threads:
         while thread.is_alive() and not (stop is not None and stop.aborted):
             thread.join(timeout=0.1)
+    until = time.monotonic() + STOPPING_SECONDS
+    for thread in threads:  # after an abort: up() sees the stop signal and returns
+        thread.join(timeout=max(0.0, until - time.monotonic()))
+    stuck = [t for t in threads if t.is_alive()]
+    if stuck:
+        progress.say(f"bring-up threads still running {STOPPING_SECONDS:g}s after the abort: "
+                     f"{', '.join(t.name for t in stuck)} (the provider ignores the stop signal)")
     if left_behind is not None:
-        left_behind.extend(t for t in threads if t.is_alive())
+        left_behind.extend(stuck)
     reason = (stop.reason if stop is not None else None) or "aborted"
     with lock:
         for spec in specs:

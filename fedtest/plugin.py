@@ -8,12 +8,8 @@ always), pytest_unconfigure closes it (JUnit, publish). Installed through the `p
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import os
 import signal
-import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -366,16 +362,3 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.exitstatus = max(int(session.exitstatus), int(pytest.ExitCode.TESTS_FAILED))
     if run.abort.aborted and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         session.exitstatus = pytest.ExitCode.INTERRUPTED
-    if any(thread.is_alive() for thread in run.left_behind):
-        atexit.register(_exit_past_left_behind_threads, run.left_behind, int(session.exitstatus))
-
-
-def _exit_past_left_behind_threads(threads: list[threading.Thread], code: int) -> None:
-    """The build is published; a bring-up thread an abort left behind may still be blocked in I/O. When it
-    wakes while the interpreter finalizes, CPython ends it with pthread_exit, which can abort the whole
-    process (SIGABRT instead of the run's exit code). So exit directly, output flushed, if one is still there."""
-    if any(thread.is_alive() for thread in threads):
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
-        os._exit(code)

@@ -17,6 +17,13 @@ Capabilities (separate, checked by the contract kit wherever a provider has them
   Inventory: leaks(run_id) -> the run's resources still present. Every provider that owns its
              clusters must have it; the kit fails one that does not.
   Sweeper:   sweep(now, dry_run) -> expired resources deleted (the janitor).
+  Disruption: take a whole cluster away and bring it back (OUTAGE_MODES: everything, only the data
+             plane, only the API server), restart its control plane, upgrade it to a version.
+             disruptions(cluster) says which of these the provider can do to that cluster now (for
+             `existing`, which commands its settings give); the suite skips, saying so, what is missing.
+
+The run's stop signal (providers.stopping) is `provider.stop`: up, the readiness waits and every
+disruption return promptly, raising providers.stopping.Stopped, once it is set.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import abc
 import dataclasses
 import datetime as dt
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,6 +140,8 @@ class Provider(abc.ABC):
         from providers import settings as settings_mod  # settings imports this module's errors
 
         self.options = options
+        # The run's stop signal (anything with wait(timeout) -> bool); the harness sets it before bring-up.
+        self.stop: Any = threading.Event()
         self.settings = settings_mod.parse(self.Settings, options.extra, self.name)
 
     def plan(self, count: int | None) -> list[ClusterSpec]:
@@ -170,10 +180,15 @@ class Provider(abc.ABC):
         """Does the cluster's API server say it is ready (within min(10 s, the deadline))?"""
         from providers import readiness
 
-        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds))
+        return readiness.answers(cluster.kubeconfig, cluster.context, min(10.0, self.options.deadline_seconds),
+                                 stop=self.stop)
 
 
-INVENTORY, SWEEPER = "inventory", "sweeper"
+INVENTORY, SWEEPER, DISRUPTION = "inventory", "sweeper", "disruption"
+ALL, DATA_PLANE, API_SERVER = "all", "data-plane", "api-server"
+OUTAGE_MODES = (ALL, DATA_PLANE, API_SERVER)
+RESTART, UPGRADE = "restart", "upgrade"
+DISRUPTIONS = (*OUTAGE_MODES, RESTART, UPGRADE)
 
 
 @runtime_checkable
@@ -194,10 +209,60 @@ class Sweeper(Protocol):
         ...
 
 
-CAPABILITY_VERBS: dict[str, tuple[str, type]] = {INVENTORY: ("leaks", Inventory), SWEEPER: ("sweep", Sweeper)}
+@runtime_checkable
+class Disruption(Protocol):
+    """A provider that can take a cluster away and bring it back, and restart or upgrade its control plane.
+
+    Every verb returns once the provider's own action is done (containers paused, VMs stopped, the
+    upgrade applied); callers measure what follows with their own watches. `stop` is the run's stop
+    signal: on abort a verb ends promptly with providers.stopping.Stopped.
+    """
+
+    def disruptions(self, cluster: Cluster) -> frozenset[str]:
+        """Which of DISRUPTIONS this provider can do to `cluster`; an empty set when none."""
+        ...
+
+    def take_away(self, cluster: Cluster, mode: str, stop: Any) -> None:
+        """Make the cluster unavailable in `mode` (one of OUTAGE_MODES)."""
+        ...
+
+    def bring_back(self, cluster: Cluster, mode: str, stop: Any) -> None:
+        """Undo take_away(cluster, mode); idempotent."""
+        ...
+
+    def restart_control_plane(self, cluster: Cluster, stop: Any) -> None:
+        """Restart the control-plane components (API server, controller manager, scheduler)."""
+        ...
+
+    def upgrade_control_plane(self, cluster: Cluster, version: str, stop: Any) -> None:
+        """Upgrade the control plane, then each worker (drained, upgraded, uncordoned), to `version`."""
+        ...
+
+
+CAPABILITY_VERBS: dict[str, tuple[tuple[str, ...], type]] = {
+    INVENTORY: (("leaks",), Inventory), SWEEPER: (("sweep",), Sweeper),
+    DISRUPTION: (("disruptions", "take_away", "bring_back", "restart_control_plane", "upgrade_control_plane"),
+                 Disruption),
+}
 
 
 def missing_verbs(provider: Provider | type[Provider]) -> list[str]:
     """The verbs of capabilities a provider declares but does not implement, e.g. ["leaks"]."""
-    return [verb for capability, (verb, _protocol) in CAPABILITY_VERBS.items()
-            if capability in provider.capabilities and not callable(getattr(provider, verb, None))]
+    return [verb for capability, (verbs, _protocol) in CAPABILITY_VERBS.items() if capability in provider.capabilities
+            for verb in verbs if not callable(getattr(provider, verb, None))]
+
+
+def capability_of(verb: str) -> str:
+    """The capability a verb belongs to ("take_away" -> "disruption")."""
+    return next(c for c, (verbs, _p) in CAPABILITY_VERBS.items() if verb in verbs)
+
+
+def disruption(provider: Provider) -> Disruption | None:
+    """The provider's disruption capability, when it declares and implements it."""
+    declared = DISRUPTION in provider.capabilities and isinstance(provider, Disruption)
+    return provider if declared and not missing_verbs(provider) else None
+
+
+def check_mode(mode: str) -> None:
+    if mode not in OUTAGE_MODES:
+        raise ConfigError(f"outage mode {mode!r} is unknown", f"use one of: {', '.join(OUTAGE_MODES)}")

@@ -4,6 +4,12 @@ The checks, in order, on one cluster of `provider.plan(1)`:
   up             up(spec) returns a Cluster of that name and provider
   kubeconfig     its kubeconfig file has its context and the API server answers /version and /readyz
   is_up          is_up(cluster) is true
+  disruption     the disruption capability, where declared: for each outage mode disruptions(cluster)
+                 offers, take_away leaves the API server silent (everything, the API server) or still
+                 answering (the data plane), and bring_back makes it ready again; restart_control_plane
+                 ends with it ready; upgrade_control_plane (given `upgrade_version`) ends on that
+                 version; a verb called with a stop signal already set raises Stopped at once and does
+                 nothing. Skipped when not declared or when nothing is offered for this cluster.
   dump_logs      dump_logs(cluster, dest) returns files that exist under dest
   down           down(cluster) succeeds
   down_again     down(cluster) succeeds a second time (idempotent)
@@ -35,6 +41,8 @@ Each check becomes a test of its own; the lifecycle runs once per class and xdis
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,12 +50,28 @@ from typing import ClassVar
 
 import pytest
 
-from providers.base import CAPABILITY_VERBS, Cluster, Inventory, Provider, ProviderError, missing_verbs
-from providers.readiness import check_kubeconfig, wait_ready
+from providers import stopping
+from providers.base import (
+    ALL,
+    API_SERVER,
+    DISRUPTION,
+    OUTAGE_MODES,
+    RESTART,
+    UPGRADE,
+    Cluster,
+    Disruption,
+    Inventory,
+    Provider,
+    ProviderError,
+    capability_of,
+    missing_verbs,
+)
+from providers.readiness import answers, check_kubeconfig, wait_ready
 
-UP, KUBECONFIG, IS_UP, DUMP_LOGS, DOWN, DOWN_AGAIN, IS_DOWN, NO_LEAKS = (
-    "up", "kubeconfig", "is_up", "dump_logs", "down", "down_again", "is_down", "no_leaks")
-CHECKS = (UP, KUBECONFIG, IS_UP, DUMP_LOGS, DOWN, DOWN_AGAIN, IS_DOWN, NO_LEAKS)
+UP, KUBECONFIG, IS_UP, DISRUPTION_CHECK, DUMP_LOGS, DOWN, DOWN_AGAIN, IS_DOWN, NO_LEAKS = (
+    "up", "kubeconfig", "is_up", "disruption", "dump_logs", "down", "down_again", "is_down", "no_leaks")
+CHECKS = (UP, KUBECONFIG, IS_UP, DISRUPTION_CHECK, DUMP_LOGS, DOWN, DOWN_AGAIN, IS_DOWN, NO_LEAKS)
+SILENT_WITHIN = 3.0  # an API server taken away must not answer within this many seconds
 
 
 class ContractFailure(AssertionError):
@@ -98,7 +122,75 @@ def _owned(cluster: Cluster) -> bool:
     return cluster.metadata.get("owned") != "false"
 
 
-def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.0) -> ContractReport:
+def _check_disruption(provider: Provider, cluster: Cluster, ready_deadline: float,
+                      upgrade_version: str | None) -> str:
+    """The disruption capability's verbs do what they say, on a cluster that is up (see the module docstring)."""
+    if DISRUPTION not in provider.capabilities:
+        raise _Skip("the provider does not declare the disruption capability")
+    missing = [verb for verb in missing_verbs(provider) if capability_of(verb) == DISRUPTION]
+    if missing or not isinstance(provider, Disruption):
+        raise ContractFailure(f"declares the disruption capability but does not implement {', '.join(missing)}()")
+    offered = provider.disruptions(cluster)
+    if not offered:
+        raise _Skip(f"the provider offers no disruption for cluster {cluster.name} (see its settings)")
+    done = []
+    never = stopping.NEVER
+    for mode in OUTAGE_MODES:
+        if mode not in offered:
+            continue
+        provider.take_away(cluster, mode, never)
+        try:
+            up = answers(cluster.kubeconfig, cluster.context, SILENT_WITHIN)
+            if mode in (ALL, API_SERVER):
+                _require(not up, f"take_away {mode}: the API server still answers")
+            else:
+                _require(up, f"take_away {mode}: the API server stopped answering (only the data plane should go)")
+        finally:
+            provider.bring_back(cluster, mode, never)
+        wait_ready(cluster.kubeconfig, cluster.context, ready_deadline)
+        done.append(mode)
+    if RESTART in offered:
+        provider.restart_control_plane(cluster, never)
+        wait_ready(cluster.kubeconfig, cluster.context, ready_deadline)
+        done.append(RESTART)
+    if UPGRADE in offered and upgrade_version:
+        provider.upgrade_control_plane(cluster, upgrade_version, never)
+        version = wait_ready(cluster.kubeconfig, cluster.context, ready_deadline).version
+        _require(version.lstrip("v") == upgrade_version.lstrip("v"),
+                 f"upgrade to {upgrade_version}: the API server reports {version}")
+        done.append(UPGRADE)
+    elif UPGRADE in offered:
+        done.append("upgrade not checked: no upgrade_version given")
+    _check_stop_signal(provider, cluster, offered, ready_deadline, upgrade_version)
+    return ", ".join(done)
+
+
+def _check_stop_signal(provider: Disruption, cluster: Cluster, offered: frozenset[str], ready_deadline: float,
+                       upgrade_version: str | None) -> None:
+    """A verb called with the stop signal already set raises Stopped at once and leaves the cluster be."""
+    stopped = threading.Event()
+    stopped.set()
+    first = next(m for m in (*OUTAGE_MODES, RESTART, UPGRADE) if m in offered)
+    started = time.monotonic()
+    try:
+        if first in OUTAGE_MODES:
+            provider.take_away(cluster, first, stopped)
+        elif first == RESTART:
+            provider.restart_control_plane(cluster, stopped)
+        else:
+            provider.upgrade_control_plane(cluster, upgrade_version or cluster.version, stopped)
+    except stopping.Stopped:
+        _require(time.monotonic() - started < 2.0, f"{first} took over 2s to notice the stop signal")
+    else:
+        if first in OUTAGE_MODES:
+            provider.bring_back(cluster, first, stopping.NEVER)
+        raise ContractFailure(f"{first} ran although the run's stop signal was set (it must raise Stopped)")
+    _require(answers(cluster.kubeconfig, cluster.context, ready_deadline), f"{first} with the stop set left "
+             "the API server not answering: a stopped verb must do nothing")
+
+
+def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.0,
+                 upgrade_version: str | None = None) -> ContractReport:
     """Bring one cluster up, check it, tear it down twice and check nothing is left."""
     report = ContractReport(provider.name)
 
@@ -166,7 +258,7 @@ def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.
 
     def no_leaks() -> None:
         for verb in missing_verbs(provider):
-            capability = next(c for c, (v, _p) in CAPABILITY_VERBS.items() if v == verb)
+            capability = capability_of(verb)
             raise ContractFailure(f"declares the {capability} capability but does not implement {verb}()")
         if not _owned(report.cluster or fallback):
             raise _Skip("the provider does not own this cluster, so it made nothing that could leak")
@@ -184,6 +276,7 @@ def run_contract(provider: Provider, logs_dir: Path, ready_deadline: float = 60.
     check(KUBECONFIG, kubeconfig)
     check(IS_UP, is_up)
     inventory_while_up()
+    check(DISRUPTION_CHECK, lambda: _check_disruption(provider, cluster(), ready_deadline, upgrade_version))
     check(DUMP_LOGS, dump_logs)
     check(DOWN, lambda: provider.down(report.cluster or fallback))
     check(DOWN_AGAIN, lambda: provider.down(report.cluster or fallback))
@@ -196,11 +289,13 @@ class ProviderContract:
     """Subclass as `Test...` and give it a class-scoped `provider` fixture; each check is a test."""
 
     contract_ready_deadline: ClassVar[float] = 60.0
+    contract_upgrade_version: ClassVar[str | None] = None  # the version the disruption check upgrades to
 
     @pytest.fixture(scope="class")
     @classmethod
     def contract_report(cls, provider: Provider, tmp_path_factory: pytest.TempPathFactory) -> ContractReport:
-        return run_contract(provider, tmp_path_factory.mktemp("contract-logs"), cls.contract_ready_deadline)
+        return run_contract(provider, tmp_path_factory.mktemp("contract-logs"), cls.contract_ready_deadline,
+                            cls.contract_upgrade_version)
 
     @staticmethod
     def _assert(report: ContractReport, name: str) -> None:
@@ -217,6 +312,9 @@ class ProviderContract:
 
     def test_is_up_after_up(self, contract_report: ContractReport) -> None:
         self._assert(contract_report, IS_UP)
+
+    def test_disruption_takes_the_cluster_away_and_back(self, contract_report: ContractReport) -> None:
+        self._assert(contract_report, DISRUPTION_CHECK)
 
     def test_dump_logs_writes_files(self, contract_report: ContractReport) -> None:
         self._assert(contract_report, DUMP_LOGS)

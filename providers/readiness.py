@@ -1,7 +1,7 @@
 """Is an API server there, authorised, and ready? Shared by every provider's up and is_up.
 
-Retries with a deadline go through google-api-core's Retry (exponential backoff, overall
-timeout); only connection failures and not-ready answers are retried, 401/403 fail at once.
+Retries with a deadline go through google-api-core's retry (exponential backoff, overall timeout), slept
+on the run's stop signal; only connection failures and not-ready answers are retried, 401/403 fail at once.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import urllib3
 import yaml
-from google.api_core import retry as api_retry
 from google.api_core.exceptions import RetryError
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
+from providers import stopping
 from providers.base import AuthError, ClusterUnreachable, ConfigError, DeadlineExceeded, ProviderError
 
 log = logging.getLogger(__name__)  # what a bring-up waits for: the run's progress lines show it
@@ -53,9 +53,15 @@ def check_kubeconfig(kubeconfig: Path, contexts: list[str]) -> None:
             )
 
 
-def api_client(kubeconfig: Path, context: str) -> client.ApiClient:
+def api_client(kubeconfig: Path, context: str, retries: int | None = None) -> client.ApiClient:
+    """A client for `context`; `retries=0` turns off urllib3's own retries (3 by default), so a call's
+    timeout is its bound: what waits that retry on their own want, against a frozen API server."""
     try:
-        return config.new_client_from_config(str(kubeconfig), context=context)
+        configuration = client.Configuration()
+        config.load_kube_config(str(kubeconfig), context=context, client_configuration=configuration)
+        if retries is not None:
+            configuration.retries = retries
+        return client.ApiClient(configuration)
     except (ConfigException, OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
         first = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ConfigError(f"context {context!r} in {kubeconfig} is unusable ({first})",
@@ -70,15 +76,19 @@ def get_raw(api: client.ApiClient, path: str, timeout: float) -> tuple[int, str]
     return response.status, (response.data or b"").decode("utf-8", "replace").strip()
 
 
-def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readiness:
-    """Wait until /version and /readyz answer, or raise a one-line ProviderError."""
-    api = api_client(kubeconfig, context)
+PER_CALL_SECONDS = 5.0  # one probe's bound: a frozen API server holds a wait (and an abort) no longer
+
+
+def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float,
+               stop: stopping.StopSignal = stopping.NEVER) -> Readiness:
+    """Wait until /version and /readyz answer, or raise a one-line ProviderError (Stopped on the stop signal)."""
+    api = api_client(kubeconfig, context, retries=0)
     endpoint = api.configuration.host
     started = time.monotonic()
     seen: dict[str, str] = {}
 
     def probe() -> Readiness:
-        per_call = max(1.0, min(10.0, deadline_seconds - (time.monotonic() - started)))
+        per_call = max(1.0, min(PER_CALL_SECONDS, deadline_seconds - (time.monotonic() - started)))
         try:
             info = client.VersionApi(api).get_code(_request_timeout=per_call)
             status, body = get_raw(api, "/readyz", per_call)
@@ -106,12 +116,9 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
         seen["answered"] = "yes"
         return Readiness(endpoint, info.git_version)
 
-    retrying = api_retry.Retry(
-        predicate=api_retry.if_exception_type(_NotReady, urllib3.exceptions.HTTPError),
-        initial=0.2, maximum=3.0, multiplier=2.0, timeout=deadline_seconds,
-    )
     try:
-        return retrying(probe)()
+        return stopping.retrying(probe, retry_on=(_NotReady, urllib3.exceptions.HTTPError), stop=stop,
+                                 what=f"waiting for the API server of context {context!r}", timeout=deadline_seconds)
     except RetryError:
         waited = f"{deadline_seconds:g}s"
         if "answered" not in seen and seen.get("last") == "connection failed":
@@ -128,10 +135,13 @@ def wait_ready(kubeconfig: Path, context: str, deadline_seconds: float) -> Readi
         api.close()
 
 
-def answers(kubeconfig: Path, context: str, deadline_seconds: float = 10.0) -> bool:
+def answers(kubeconfig: Path, context: str, deadline_seconds: float = 10.0,
+            stop: stopping.StopSignal = stopping.NEVER) -> bool:
     """is_up's question for any provider: does the API server say it is ready, within the deadline?"""
     try:
-        wait_ready(kubeconfig, context, deadline_seconds)
+        wait_ready(kubeconfig, context, deadline_seconds, stop)
+    except stopping.Stopped:
+        raise
     except ProviderError:
         return False
     return True

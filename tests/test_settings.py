@@ -109,7 +109,8 @@ def test_help_rows_come_from_the_declarations() -> None:
     assert [row.key for row in help_rows(Toy)] == ["name", "count", "ratio", "loud", "places", "token"]
     gce = [row.key for row in registry.settings_help("gce")]
     assert gce[0] == "project" and gce[-3:] == ["api_cidr", "api_port", "workers"]  # its own first, shared last
-    assert registry.settings_help("existing") == []
+    assert [row.key for row in registry.settings_help("existing")] == [
+        "outage_command", "restore_command", "restart_command", "upgrade_command", "outage_modes", "command_timeout"]
 
 
 def test_the_readme_table_is_the_declarations() -> None:

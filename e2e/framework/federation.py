@@ -1,18 +1,24 @@
 """Federated services: one Deployment and Service in every cluster, their aggregated status, a resolver.
 
 The resolver follows the cross-cluster services model: a client in cluster X uses X's own shard while
-it has ready endpoints, else the reachable address of a healthy shard in another cluster.
+it has ready endpoints, else the reachable address of the closest healthy shard elsewhere -- one in the
+same zone, then the same region (the nodes' topology.kubernetes.io labels), then any.
+
+The status never hangs: every API call has a timeout and the whole status a bound, so a cluster whose
+API server is frozen or gone is reported as unreachable (not as a shard with 0 healthy endpoints).
 """
 
 from __future__ import annotations
 
 import contextlib
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import urllib3
 from google.api_core import retry as api_retry
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -20,6 +26,11 @@ from kubernetes.client.rest import ApiException
 from e2e.framework import builders, waits
 from e2e.framework.config import DEFAULT_REACH_WINDOW
 from e2e.framework.fanout import FanOut, fan_out
+
+ZONE_LABEL, REGION_LABEL = "topology.kubernetes.io/zone", "topology.kubernetes.io/region"
+LOCAL, SAME_ZONE, SAME_REGION, ANYWHERE = "local", "same zone", "same region", "any"
+CALL_TIMEOUT = 5.0  # seconds one API call of the status may take
+STATUS_TIMEOUT = 15.0  # seconds the whole status may take: a cluster not done by then is unreachable
 
 
 @dataclass(frozen=True)
@@ -31,10 +42,21 @@ class Shard:
     ready_endpoints: list[str]
     address: str | None  # reachable from outside the cluster (NodePort or LoadBalancer), if any
     error: str | None = None
+    zones: frozenset[str] = field(default_factory=frozenset)  # of the cluster's nodes
+    regions: frozenset[str] = field(default_factory=frozenset)
+    reachable: bool = True  # False: the cluster's API server did not answer (gone, frozen, cut off)
 
     @property
     def healthy(self) -> bool:
         return self.error is None and bool(self.ready_endpoints)
+
+    @property
+    def state(self) -> str:
+        if not self.reachable:
+            return "unreachable"
+        if self.error:
+            return "error"
+        return "healthy" if self.ready_endpoints else "unhealthy"
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,7 @@ class Resolution:
     local: bool
     reason: str
     reach: Reach | None = None  # how the remote shard's address was found reachable; None for the local one
+    proximity: str = LOCAL  # LOCAL, SAME_ZONE, SAME_REGION or ANYWHERE
 
     @property
     def reach_seconds(self) -> float:
@@ -94,35 +117,65 @@ class FederatedService:
         return fan_out(lambda _c, api: waits.endpoints_ready(api, self.namespace, self.name, 1, deadline),
                        self.clients).raise_errors(f"shards of {self.name} becoming healthy")
 
-    def status(self) -> dict[str, Shard]:
-        """The aggregated status: one Shard per cluster (a cluster that cannot answer carries its error)."""
-        outcome = fan_out(self._shard, self.clients)
-        shards = dict(outcome.results)
-        for cluster, err in outcome.errors.items():
-            shards[cluster] = Shard(cluster, 0, [], None, error=f"{type(err).__name__}: {err}")
+    def status(self, timeout: float = STATUS_TIMEOUT) -> dict[str, Shard]:
+        """The aggregated status: one Shard per cluster, within `timeout` seconds whatever the clusters do.
+
+        A cluster whose API server does not answer (refused, reset, timed out, or still silent when the
+        bound is reached) is unreachable; one that answers with an error carries the error."""
+        outcome: dict[str, Shard] = {}
+        lock = threading.Lock()
+
+        def one(cluster: str, api: client.ApiClient) -> None:
+            try:
+                shard = self._shard(cluster, api)
+            except Exception as err:
+                shard = Shard(cluster, 0, [], None, error=f"{type(err).__name__}: {_first_line(err)}",
+                              reachable=not _no_answer(err))
+            with lock:
+                outcome[cluster] = shard
+
+        threads = [threading.Thread(target=one, args=item, name=f"status {item[0]}", daemon=True)
+                   for item in self.clients.items()]
+        for thread in threads:
+            thread.start()
+        until = time.monotonic() + timeout
+        for thread in threads:
+            thread.join(max(0.0, until - time.monotonic()))
+        with lock:
+            shards = dict(outcome)
+        for cluster in self.clients:
+            shards.setdefault(cluster, Shard(cluster, 0, [], None, error=f"no answer within {timeout:g}s",
+                                             reachable=False))
         return dict(sorted(shards.items()))
 
     def _shard(self, cluster: str, api: client.ApiClient) -> Shard:
-        deployment = client.AppsV1Api(api).read_namespaced_deployment(self.name, self.namespace)
+        deployment = client.AppsV1Api(api).read_namespaced_deployment(self.name, self.namespace,
+                                                                      _request_timeout=CALL_TIMEOUT)
         ready = self._ready_endpoints(api)
-        return Shard(cluster, deployment.spec.replicas or 0, ready, self._address(api))
+        nodes = client.CoreV1Api(api).list_node(_request_timeout=CALL_TIMEOUT).items
+        labels = [node.metadata.labels or {} for node in nodes]
+        return Shard(cluster, deployment.spec.replicas or 0, ready, self._address(api, nodes),
+                     zones=frozenset(lb[ZONE_LABEL] for lb in labels if lb.get(ZONE_LABEL)),
+                     regions=frozenset(lb[REGION_LABEL] for lb in labels if lb.get(REGION_LABEL)))
 
     def _ready_endpoints(self, api: client.ApiClient) -> list[str]:
         if waits.has_endpoint_slices(api):
             slices = client.DiscoveryV1Api(api).list_namespaced_endpoint_slice(
-                self.namespace, label_selector=f"{waits.SERVICE_NAME_LABEL}={self.name}").items
+                self.namespace, label_selector=f"{waits.SERVICE_NAME_LABEL}={self.name}",
+                _request_timeout=CALL_TIMEOUT).items
             mine = {s.metadata.name: s for s in slices
                     if (s.metadata.labels or {}).get(waits.SERVICE_NAME_LABEL) == self.name}
             return waits.ready_addresses(mine)
         with contextlib.suppress(ApiException):
-            ep = client.CoreV1Api(api).read_namespaced_endpoints(self.name, self.namespace)
+            ep = client.CoreV1Api(api).read_namespaced_endpoints(self.name, self.namespace,
+                                                                 _request_timeout=CALL_TIMEOUT)
             return waits.ready_addresses({self.name: ep})
         return []
 
-    def _address(self, api: client.ApiClient) -> str | None:
+    def _address(self, api: client.ApiClient, nodes: list[Any]) -> str | None:
         """host:port a client outside the cluster can use: a LoadBalancer address, else a node's NodePort."""
         core = client.CoreV1Api(api)
-        svc = core.read_namespaced_service(self.name, self.namespace)
+        svc = core.read_namespaced_service(self.name, self.namespace, _request_timeout=CALL_TIMEOUT)
         balancer = svc.status.load_balancer if svc.status else None
         for entry in (balancer.ingress if balancer else None) or []:
             if entry.ip or entry.hostname:
@@ -130,7 +183,7 @@ class FederatedService:
         node_port = next((p.node_port for p in svc.spec.ports or [] if p.node_port), None)
         if node_port is None:
             return None
-        for node in core.list_node().items:
+        for node in nodes:
             by_type = {a.type: a.address for a in (node.status.addresses if node.status else None) or []}
             host = by_type.get("ExternalIP") or by_type.get("InternalIP")
             if host:
@@ -187,26 +240,46 @@ def tcp_reach(address: str, window: float = DEFAULT_REACH_WINDOW, connect_timeou
 
 
 class Resolver:
-    """Where should a client in `local` send requests for the federated service?"""
+    """Where should a client in `local` send requests for the federated service?
+
+    The local shard while it is healthy; else the closest healthy shard whose address answers: same
+    zone, then same region, then any (cluster name breaks ties). Where `local` is comes from its nodes'
+    topology labels, remembered from the last status in which its API server answered (a client keeps
+    knowing its own zone when its cluster goes dark), or from `zones`/`regions` given here.
+    """
 
     def __init__(self, service: FederatedService, local: str, *, window: float = DEFAULT_REACH_WINDOW,
-                 reach: Callable[[str, float], Reach] = tcp_reach) -> None:
+                 reach: Callable[[str, float], Reach] = tcp_reach, zones: frozenset[str] = frozenset(),
+                 regions: frozenset[str] = frozenset()) -> None:
         if local not in service.clients:
             raise ValueError(f"cluster {local!r} is not in the set {sorted(service.clients)}")
         self.service = service
         self.local = local
         self.window = window
         self.reach = reach
+        self.zones, self.regions = frozenset(zones), frozenset(regions)
+
+    def proximity(self, shard: Shard) -> str:
+        if shard.cluster == self.local:
+            return LOCAL
+        if self.zones & shard.zones:
+            return SAME_ZONE
+        if self.regions & shard.regions:
+            return SAME_REGION
+        return ANYWHERE
 
     def resolve(self, shards: Mapping[str, Shard] | None = None) -> Resolution:
         shards = shards if shards is not None else self.service.status()
         svc = self.service
         here = shards.get(self.local)
+        if here is not None and here.reachable and (here.zones or here.regions):
+            self.zones, self.regions = here.zones, here.regions
         if here is not None and here.healthy:
             return Resolution(self.local, f"{svc.name}.{svc.namespace}.svc:{svc.port}", True,
                               f"local shard has {len(here.ready_endpoints)} ready endpoints")
         notes = [f"{self.local}: " + _why_not(here)]
-        for cluster, shard in sorted(shards.items()):
+        order = (LOCAL, SAME_ZONE, SAME_REGION, ANYWHERE)
+        for cluster, shard in sorted(shards.items(), key=lambda kv: (order.index(self.proximity(kv[1])), kv[0])):
             if cluster == self.local:
                 continue
             if not shard.healthy or not shard.address:
@@ -217,16 +290,29 @@ class Resolver:
                 notes.append(f"{cluster}: {shard.address} is not reachable within {self.window:g}s "
                              f"({reach.attempts} attempts, last: {reach.last_error or 'no answer'})")
             else:
+                near = self.proximity(shard)
                 return Resolution(cluster, shard.address, False,
-                                  f"local shard unhealthy ({notes[0]}); {cluster} has "
+                                  f"local shard unhealthy ({notes[0]}); {cluster} ({near}) has "
                                   f"{len(shard.ready_endpoints)} ready endpoints, its address answered "
-                                  f"after {reach.seconds:.1f}s", reach)
+                                  f"after {reach.seconds:.1f}s", reach, near)
         raise NoHealthyShard(f"no healthy shard of {svc.name}: " + "; ".join(notes))
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else "no detail"
+
+
+def _no_answer(err: BaseException) -> bool:
+    """The API server did not answer at all (refused, reset, timed out), as opposed to answering an error."""
+    return isinstance(err, urllib3.exceptions.HTTPError | OSError | TimeoutError)
 
 
 def _why_not(shard: Shard | None) -> str:
     if shard is None:
         return "no shard"
+    if not shard.reachable:
+        return f"unreachable ({shard.error})"
     if shard.error:
         return shard.error
     if not shard.ready_endpoints:
@@ -235,5 +321,6 @@ def _why_not(shard: Shard | None) -> str:
 
 
 def describe(shards: Mapping[str, Any]) -> str:
-    return "; ".join(f"{c}: {len(s.ready_endpoints)} ready, {s.desired} desired, {s.address or 'no address'}"
+    return "; ".join(f"{c}: unreachable ({s.error})" if not getattr(s, "reachable", True) else
+                     f"{c}: {len(s.ready_endpoints)} ready, {s.desired} desired, {s.address or 'no address'}"
                      + (f", error {s.error}" if s.error else "") for c, s in shards.items())

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import ClassVar
 
 from providers import settings as settings_mod
-from providers.base import INVENTORY, SWEEPER, CapacityError, Cluster, ClusterSpec, Provider
+from providers import stopping
+from providers.base import DISRUPTION, INVENTORY, SWEEPER, CapacityError, Cluster, ClusterSpec, Provider
 from providers.bootstrap import tags as tag_model
+from providers.bootstrap.disruption import VMDisruption
 from providers.bootstrap.nodes import wait_nodes_ready
 from providers.bootstrap.pki import ClusterPKI
 from providers.bootstrap.render import (
@@ -75,10 +77,11 @@ class Tagged:
     handle: object = None  # whatever the cloud needs to delete it
 
 
-class VMClusterProvider(Provider, abc.ABC):
-    """A cloud's kubeadm-on-VMs provider: set the class attributes and implement the hooks."""
+class VMClusterProvider(VMDisruption, Provider, abc.ABC):
+    """A cloud's kubeadm-on-VMs provider: set the class attributes and implement the hooks
+    (these, and the disruption hooks of providers/bootstrap/disruption.py)."""
 
-    capabilities = frozenset({INVENTORY, SWEEPER})
+    capabilities = frozenset({INVENTORY, SWEEPER, DISRUPTION})
     encoding: ClassVar[tag_model.Encoding]
     location_key: ClassVar[str]  # the setting listing locations to try in order ("zones", "regions")
     size_key: ClassVar[str]  # the setting naming the VM size, for the capacity error's fix
@@ -133,6 +136,7 @@ class VMClusterProvider(Provider, abc.ABC):
         pki.save(self.pki_dir(spec.name))
         refusals = []
         for location in self.locations():
+            stopping.check(self.stop, f"bringing {spec.name} up")
             tags = self.encoding.for_cluster(self.options.run_id, self.options.owner, spec.name,
                                              dt.datetime.now(dt.UTC), self.options.ttl)
             try:
@@ -151,8 +155,8 @@ class VMClusterProvider(Provider, abc.ABC):
         endpoint = f"https://{placed.public_ip}:{self.settings.api_port}"
         kubeconfig = write_kubeconfig(self.options.work_dir / f"{spec.name}.kubeconfig",
                                       admin_kubeconfig(pki, endpoint, spec.name))
-        ready = wait_ready(kubeconfig, spec.name, self.options.deadline_seconds)
-        nodes = wait_nodes_ready(kubeconfig, spec.name, 1 + spec.workers, self.options.deadline_seconds)
+        ready = wait_ready(kubeconfig, spec.name, self.options.deadline_seconds, self.stop)
+        nodes = wait_nodes_ready(kubeconfig, spec.name, 1 + spec.workers, self.options.deadline_seconds, self.stop)
         metadata = {**placed.metadata, self.location_key.removesuffix("s"): location,
                     "run_id": self.options.run_id, "nodes": ",".join(sorted(nodes))}
         return Cluster(spec.name, self.name, kubeconfig, spec.name, endpoint, ready.version, metadata)

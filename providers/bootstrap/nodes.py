@@ -1,7 +1,9 @@
 """Wait until a kubeadm cluster has all its nodes Ready: list + watch rounds bounded by one deadline.
 
-Rounds are retried through google-api-core's Retry (backoff, overall timeout), so a dropped watch,
-an expired resourceVersion (410) or a read timeout starts a fresh list + watch without spinning.
+Rounds are retried through google-api-core's retry (backoff, overall timeout), so a dropped watch,
+an expired resourceVersion (410) or a read timeout starts a fresh list + watch without spinning. A round
+watches for at most ROUND_SECONDS and the backoff sleeps on the run's stop signal, so an abort ends the
+wait within a round.
 """
 
 from __future__ import annotations
@@ -11,13 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import urllib3
-from google.api_core import retry as api_retry
 from google.api_core.exceptions import RetryError
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
+from providers import stopping
 from providers.base import DeadlineExceeded
 from providers.readiness import api_client
+
+ROUND_SECONDS = 2.0
 
 
 class _NotYet(Exception):
@@ -29,7 +33,8 @@ def _is_ready(node: Any) -> bool:
     return any(c.type == "Ready" and c.status == "True" for c in conditions)
 
 
-def wait_nodes_ready(kubeconfig: Path, context: str, expected: int, deadline_seconds: float) -> list[str]:
+def wait_nodes_ready(kubeconfig: Path, context: str, expected: int, deadline_seconds: float,
+                     stop: stopping.StopSignal = stopping.NEVER) -> list[str]:
     """Return the Ready nodes' names once `expected` are Ready; DeadlineExceeded names the laggards."""
     api = api_client(kubeconfig, context)
     core = client.CoreV1Api(api)
@@ -47,7 +52,8 @@ def wait_nodes_ready(kubeconfig: Path, context: str, expected: int, deadline_sec
         ready.update({n.metadata.name: _is_ready(n) for n in listed.items})
         if names := done():
             return names
-        window = min(remaining, 300.0)
+        stopping.check(stop, f"waiting for the nodes of context {context!r}")
+        window = min(remaining, ROUND_SECONDS)
         for event in watch.Watch().stream(core.list_node, resource_version=listed.metadata.resource_version or None,
                                           timeout_seconds=max(1, int(window)), _request_timeout=window + 1):
             node = event["object"]
@@ -61,11 +67,10 @@ def wait_nodes_ready(kubeconfig: Path, context: str, expected: int, deadline_sec
                 break
         raise _NotYet()
 
-    retrying = api_retry.Retry(
-        predicate=api_retry.if_exception_type(_NotYet, ApiException, urllib3.exceptions.HTTPError),
-        initial=0.5, maximum=10.0, multiplier=2.0, timeout=deadline_seconds)
     try:
-        return retrying(one_round)()
+        return stopping.retrying(one_round, retry_on=(_NotYet, ApiException, urllib3.exceptions.HTTPError),
+                                 stop=stop, what=f"waiting for the nodes of context {context!r}",
+                                 timeout=deadline_seconds, initial=0.1, maximum=1.0)
     except RetryError:
         not_ready = sorted(n for n, ok in ready.items() if not ok)
         raise DeadlineExceeded(

@@ -13,11 +13,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
+from providers import stopping
 from providers.base import Cluster, ClusterSpec, ConfigError, ProviderOptions
 from providers.bootstrap import BootstrapParams, render_control_plane, render_worker
 from providers.bootstrap.cluster import Placement, Tagged, VMClusterProvider
+from providers.bootstrap.disruption import Machine
 from providers.gce import labels as lbl
 from providers.gce.resources import CONTROL_PLANE, ROLE, WORKER, Cloud, Names
 from providers.gce.settings import Compute, Settings
@@ -111,3 +113,20 @@ class GCEProvider(VMClusterProvider):
 
     def delete_tagged(self, items: list[Tagged]) -> list[str]:
         return self._cloud().delete([item.handle for item in items])  # type: ignore[misc]
+
+    # --- disruption hooks ------------------------------------------------------------------
+    def machines(self, cluster: Cluster) -> list[Machine]:
+        found = self._cloud(cluster.metadata.get("project")).find(
+            self._of(cluster.name, cluster.metadata.get("run_id", self.options.run_id)))
+        machines = [Machine(r.name, r.labels.get(ROLE, WORKER), r.where) for r in found if r.kind == "instance"]
+        return sorted(machines, key=lambda m: (m.role != CONTROL_PLANE, m.name))
+
+    def power(self, cluster: Cluster, machines: Sequence[Machine], running: bool, stop: stopping.StopSignal) -> None:
+        cloud = self._cloud(cluster.metadata.get("project"))
+        for zone in sorted({str(m.handle) for m in machines}):
+            stopping.check(stop, f"{'starting' if running else 'stopping'} the VMs of {cluster.name}")
+            cloud.power(zone, [m.name for m in machines if m.handle == zone], running)
+
+    def fence_api(self, cluster: Cluster, fenced: bool, stop: stopping.StopSignal) -> None:
+        stopping.check(stop, f"{'fencing' if fenced else 'opening'} the API port of {cluster.name}")
+        self._cloud(cluster.metadata.get("project")).fence(Names(cluster.name), self.settings.api_port, fenced)

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.api_core.exceptions import NotFound
+from google.api_core.exceptions import Conflict, NotFound
 from google.cloud import compute_v1
 
 from providers.base import ProviderError
@@ -56,6 +56,10 @@ class Names:
     @property
     def address(self) -> str:
         return f"{self.cluster}-api-ip"
+
+    @property
+    def fence_firewall(self) -> str:
+        return f"{self.cluster}-fence"
 
     @property
     def control_plane(self) -> str:
@@ -159,6 +163,39 @@ class Cloud:
         found = ops.call(f"read the serial console of {name}", lambda: instances.get_serial_port_output(
             project=self.project, zone=zone, instance=name))
         return found.contents
+
+    # --- disruption ----------------------------------------------------------------------
+    def power(self, zone: str, names: list[str], running: bool) -> None:
+        """Stop or start instances together; return once every operation is done."""
+        verb = "start" if running else "stop"
+        call = self.compute.instances.start if running else self.compute.instances.stop
+        started = [(name, ops.call(f"{verb} instance {name}", lambda n=name: call(
+            project=self.project, zone=zone, instance=n))) for name in names]
+        for name, op in started:
+            self._await(op, f"{verb} instance {name}")
+
+    def fence(self, names: Names, api_port: int, fenced: bool) -> None:
+        """A deny rule on the API port above the cluster's own rules (priority 0), or its removal."""
+        firewalls = self.compute.firewalls
+        if not fenced:
+            name = names.fence_firewall
+            op = ops.ignore_missing(lambda: ops.call(f"delete firewall {name}", lambda: firewalls.delete(
+                project=self.project, firewall=name)))
+            if op is not None:
+                self._await(op, f"delete firewall {names.fence_firewall}")
+            return
+        api_rule = ops.call(f"read firewall {names.api_firewall}", lambda: firewalls.get(
+            project=self.project, firewall=names.api_firewall))
+        rule = compute_v1.Firewall(
+            name=names.fence_firewall, network=api_rule.network, direction="INGRESS", priority=0,
+            source_ranges=["0.0.0.0/0"], target_tags=[names.cluster], description=api_rule.description,
+            denied=[compute_v1.Denied(I_p_protocol="tcp", ports=[str(api_port)])])
+        try:
+            op = ops.call(f"create firewall {rule.name}", lambda: firewalls.insert(
+                project=self.project, firewall_resource=rule))
+        except Conflict:  # fenced already
+            return
+        self._await(op, f"create firewall {rule.name}")
 
     # --- find ----------------------------------------------------------------------------
     def find(self, wanted: Mapping[str, str] | None = None, has: str | None = None) -> list[Resource]:

@@ -17,9 +17,19 @@ from pathlib import Path
 
 import yaml
 
-from providers.base import INVENTORY, Cluster, ClusterSpec, Provider, ProviderError, ProviderOptions, run_prefix
+from providers.base import (
+    DISRUPTION,
+    INVENTORY,
+    Cluster,
+    ClusterSpec,
+    Provider,
+    ProviderError,
+    ProviderOptions,
+    run_prefix,
+)
 from providers.kind import images, ingress, tool
 from providers.kind.config import LISTEN_ADDRESS, PortAllocator, cluster_config
+from providers.kind.disruption import KindDisruption
 from providers.readiness import api_client, wait_ready
 from providers.settings import setting
 
@@ -48,10 +58,10 @@ class KindSettings:
                            example="2")
 
 
-class KindProvider(Provider):
+class KindProvider(KindDisruption, Provider):
     name = "kind"
     Settings = KindSettings
-    capabilities = frozenset({INVENTORY})
+    capabilities = frozenset({INVENTORY, DISRUPTION})
     settings: KindSettings
 
     def __init__(self, options: ProviderOptions) -> None:
@@ -117,12 +127,13 @@ class KindProvider(Provider):
                 timeout=deadline + _CREATE_SLACK_SECONDS,
                 what=f"kind create cluster {spec.name}",
                 fix=f"check `{tools.engine} info`; if it half-exists: kind delete cluster --name {spec.name}",
+                stop=self.stop,
             )
         except ProviderError:
             self._ports.release(ports)
             raise
         context = f"kind-{spec.name}"
-        ready = wait_ready(kubeconfig, context, deadline)
+        ready = wait_ready(kubeconfig, context, deadline, self.stop)
         if self.settings.ingress:
             api = api_client(kubeconfig, context)
             try:

@@ -14,6 +14,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from providers import stopping
 from providers.base import ConfigError, DeadlineExceeded, ProviderError
 
 ENGINES = ("docker", "podman")
@@ -95,10 +96,19 @@ def find(requested_engine: str | None = None, timeout: float = 30.0) -> Toolchai
     return Toolchain(kind, match.group(1), engine, info.stdout.strip())
 
 
-def run_kind(tools: Toolchain, args: Sequence[str], timeout: float, what: str, fix: str) -> str:
-    """Run `kind ARGS`; return stdout, or raise a one-line error saying `what` failed, why, and `fix`."""
+def run_kind(tools: Toolchain, args: Sequence[str], timeout: float, what: str, fix: str,
+             stop: stopping.StopSignal = stopping.NEVER) -> str:
+    """Run `kind ARGS`; return stdout, or raise a one-line error saying `what` failed, why, and `fix`.
+
+    On the run's stop signal the command is killed and stopping.Stopped raised."""
+    return run_tool(tools, [tools.kind, *args], timeout, what, fix, stop)
+
+
+def run_tool(tools: Toolchain, argv: Sequence[str], timeout: float, what: str, fix: str,
+             stop: stopping.StopSignal = stopping.NEVER) -> str:
+    """Run kind or the engine (argv[0]) with kind's environment; errors as run_kind's."""
     try:
-        done = _run([tools.kind, *args], timeout, env=tools.env())
+        done = stopping.run(argv, timeout, stop, what, env=tools.env())
     except subprocess.TimeoutExpired:
         raise DeadlineExceeded(f"{what} did not finish within {timeout:g}s",
                                "raise --deadline or check the container engine") from None

@@ -48,8 +48,9 @@ def results(tmp_path: Path) -> Path:
 def test_writes_index_summary_and_grid_pages_from_a_folder(results: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "site"
     assert main(["grid", "--results", str(results), "--out", str(out)]) == 0
-    # 9 kind builds; the kind conformance tab keeps one (empty) column, as TestGrid's tabulator does
-    assert "fedtest: grid: 2 dashboards, 6 tabs, 10 build columns" in capsys.readouterr().out
+    # 9 kind builds; the kind conformance and disruption tabs (no matching rows) keep one empty column each,
+    # as TestGrid's tabulator does
+    assert "fedtest: grid: 3 dashboards, 9 tabs, 11 build columns" in capsys.readouterr().out
     data = grid_json(out / KIND_TAB)
     assert [c["build"] for c in data["columns"]] == ["109", "108", "107", "106", "105", "104", "103", "102", "101"]
     assert data["headers"] == ["job-version", "provider", "conformance-image"]

@@ -62,6 +62,7 @@ def empty_dashboard(doc: Config) -> None:
 
 D = "dashboards[provider-fedtest-nightly]"
 C = "dashboards[provider-fedtest-conformance]"
+X = "dashboards[provider-fedtest-disruption]"
 T = f"{D}.dashboard_tab[kind nightly]"
 G = "test_groups[e2e-kind-nightly]"
 CASES: dict[str, tuple[Callable[[Config], Any], list[str]]] = {
@@ -174,17 +175,18 @@ CASES: dict[str, tuple[Callable[[Config], Any], list[str]]] = {
     "group-member-prefix": (
         lambda doc: doc["dashboard_groups"][0].update(name="provider-fed"),
         [f"dashboard_groups[provider-fed]: group-member-prefix: lists dashboard 'provider-fedtest-{name}', "
-         "which does not start with 'provider-fed-'" for name in ("nightly", "conformance")],
+         "which does not start with 'provider-fed-'" for name in ("nightly", "conformance", "disruption")],
     ),
     "dashboard-one-group": (
         lambda doc: add_group(doc, "provider", "provider-fedtest-nightly"),
         [f"{D}: dashboard-one-group: listed in several dashboard groups: provider-fedtest, provider",
-         f"{C}: group-membership: named 'provider-...' but not listed in dashboard group 'provider'"],
+         *(f"{d}: group-membership: named 'provider-...' but not listed in dashboard group 'provider'"
+           for d in (C, X))],
     ),
     "group-membership": (
         lambda doc: doc["dashboard_groups"][0].update(dashboard_names=[]),
         [f"{dashboard}: group-membership: named 'provider-fedtest-...' but not listed in dashboard group "
-         "'provider-fedtest'" for dashboard in (D, C)],
+         "'provider-fedtest'" for dashboard in (D, C, X)],
     ),
     "alert-address": (
         lambda doc: alert_to(doc, "ci@fedtest.example, ci at fedtest"),

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from providers.azure import AzureProvider
 from providers.base import ProviderOptions
@@ -42,6 +43,8 @@ class AzureWorld:
     control_plane: ControlPlaneStandIn
     work_dir: Path
     base_opts: dict[str, str]
+    kube: KubeStandIn | None = None
+    kube_api: Any = None
 
     def provider(self, deadline: float = 30.0, run_id: str = RUN, **extra: str) -> AzureProvider:
         options = ProviderOptions(work_dir=self.work_dir, run_id=run_id, owner="ci",
@@ -72,10 +75,25 @@ def azure_world(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Azure
                 control_plane.boot(user_data)
             register_node(kube_api, name)
 
+        def serving() -> bool:
+            """The control-plane VM runs and no NSG rule denies the API port (as a client outside sees it)."""
+            with arm.lock:
+                planes = [r for r in arm.store.values() if r.get("type", "").lower().endswith("virtualmachines")
+                          and r["name"].endswith("-cp")]
+                fenced = any(rule["properties"]["access"] == "Deny" for r in arm.store.values()
+                             for rule in r.get("properties", {}).get("securityRules", []) if "properties" in rule)
+            return bool(planes) and all(p.get("_power", "running") == "running" for p in planes) and not fenced
+
+        def power(name: str, running: bool) -> None:
+            client.CoreV1Api(kube_api).patch_node_status(name, {"status": {"conditions": [
+                {"type": "Ready", "status": "True" if running else "False"}]}})
+
         arm.on_vm.append(boot)
+        arm.on_power.append(power)
+        control_plane.serving = serving
         opts = {"api_cidr": "127.0.0.1/32", "regions": "westeurope,northeurope", "arm_endpoint": arm.url,
                 "poll_seconds": "0", "api_port": str(control_plane.port)}
         try:
-            yield AzureWorld(arm, control_plane, folder / "work", opts)
+            yield AzureWorld(arm, control_plane, folder / "work", opts, kube, kube_api)
         finally:
             kube_api.close()

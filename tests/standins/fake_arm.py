@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.standins import fake_arm_power
 from tests.standins.fake_arm_shapes import VALIDATORS, ArmError, require
 from tests.standins.serving import serving
 from tests.standins.tls import issue_server_cert, make_ca
@@ -76,6 +77,9 @@ class FakeArm:
     token: str = field(default_factory=lambda: "arm-token-" + secrets.token_hex(8))
     capacity: dict[str, str] = field(default_factory=dict)
     on_vm: list[Callable[[str, dict[str, Any]], None]] = field(default_factory=list)
+    on_power: list[Callable[[str, bool], None]] = field(default_factory=list)
+    run_commands: list[tuple[str, str]] = field(default_factory=list)
+    run_command_output: Callable[[str, str], str] = field(default_factory=lambda: fake_arm_power.succeeded)
     requests: list[Recorded] = field(default_factory=list)
     store: dict[str, dict[str, Any]] = field(default_factory=dict)  # lower-case id -> resource
     operations: dict[str, Operation] = field(default_factory=dict)
@@ -152,6 +156,8 @@ class FakeArm:
         if m := re.match(r"^/subscriptions/[^/]+/providers/Fake\.Operations/operations/([^/]+)(/result)?$", path):
             status, payload = self.poll(m[1], bool(m[2]))
             return status, payload, {"Retry-After": "0"}
+        if (answer := fake_arm_power.route(self, method, path, body)) is not None:
+            return answer
         if (m := _GROUPS.match(path)) and method == "GET":
             self._subscription(m[1])
             return 200, {"value": self._list_groups(query.get("$filter", ""))}, {}
@@ -230,7 +236,8 @@ class FakeArm:
                     state = existing["properties"]["provisioningState"].lower()
                     return 200, {"statuses": [
                         {"code": f"ProvisioningState/{state}", "displayStatus": f"Provisioning {state}"},
-                        {"code": "PowerState/running", "displayStatus": "VM running"}]}, {}
+                        {"code": f"PowerState/{existing.get('_power', 'running')}",
+                         "displayStatus": f"VM {existing.get('_power', 'running')}"}]}, {}
                 return 200, existing, {}
             if method == "PUT":
                 return self._put(key, rtype, name or "", group, body)

@@ -66,6 +66,7 @@ class FakeGCE:
     requests: list[Recorded] = field(default_factory=list)
     zone_failures: dict[str, str] = field(default_factory=dict)
     instance_hooks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
+    power_hooks: list[Callable[[dict[str, Any]], None]] = field(default_factory=list)
     rejections: list[tuple[str, str, ApiError]] = field(default_factory=list)
     lock: threading.RLock = field(default_factory=threading.RLock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1000))
@@ -89,6 +90,17 @@ class FakeGCE:
     def on_instance(self, hook: Callable[[dict[str, Any]], None]) -> None:
         """`hook(instance)` runs when an instance insert succeeds (the VM "boots")."""
         self.instance_hooks.append(hook)
+
+    def on_power(self, hook: Callable[[dict[str, Any]], None]) -> None:
+        """`hook(instance)` runs after an instance stops or starts (its status says which)."""
+        self.power_hooks.append(hook)
+
+    def set_power(self, zone: str, name: str, running: bool) -> dict[str, Any]:
+        instance = self.get("instances", zone, name)
+        instance["status"] = "RUNNING" if running else "TERMINATED"
+        for hook in self.power_hooks:
+            hook(instance)
+        return self._operation(f"zones/{zone}", "start" if running else "stop", instance["selfLink"])
 
     def serial_console(self, instance: dict[str, Any]) -> str:
         """What a booting VM prints: cloud-init echoing its user data (secrets included, as real ones do)."""
@@ -394,6 +406,8 @@ def _route(fake: FakeGCE, method: str, p: list[str], query: dict[str, list[str]]
             return {"items": found}
         if len(p) == 4:
             return fake.get(p[2], p[1], p[3]) if method == "GET" else fake.delete(p[2], p[1], p[3])
+        if (method, len(p), p[2]) == ("POST", 5, "instances") and p[4] in ("stop", "start"):
+            return fake.set_power(p[1], p[3], p[4] == "start")
         if (method, len(p), p[2], p[-1]) == ("GET", 5, "instances", "serialPort"):
             instance = fake.get("instances", p[1], p[3])
             return {"kind": "compute#serialPortOutput", "contents": fake.serial_console(instance)}

@@ -14,7 +14,7 @@ import ipaddress
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ class ControlPlaneStandIn:
     port: int = 0
     sans: list[str] = field(default_factory=list)
     client_subjects: list[str] = field(default_factory=list)
+    serving: Callable[[], bool] = field(default_factory=lambda: lambda: True)  # False: VM stopped or port fenced
     _context: ssl.SSLContext | None = None
     _listener: socket.socket | None = None
 
@@ -81,8 +82,8 @@ class ControlPlaneStandIn:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        if self._context is None or "127.0.0.1" not in [str(ipaddress.ip_address(s)) for s in self.sans
-                                                        if _is_ip(s)]:
+        named = [str(ipaddress.ip_address(s)) for s in self.sans if _is_ip(s)]
+        if not self.serving() or self._context is None or "127.0.0.1" not in named:
             conn.close()  # not booted yet (or the cert would not name this address): like a closed port
             return
         try:

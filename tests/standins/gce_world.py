@@ -66,6 +66,20 @@ class GCEWorld:
             register_node(api, instance["name"], ready=self.ready_nodes)
         self.booted.append(instance["name"])
 
+    def api_serving(self) -> bool:
+        """The control-plane VM runs and no deny rule fences its API port (as a client outside sees it)."""
+        with self.fake.lock:
+            planes = [i for i in self.fake.instances.values() if i["labels"].get("fedtest-role") == "control-plane"]
+            fenced = any(f.get("denied") for f in self.fake.firewalls.values())
+        return bool(planes) and all(i["status"] == "RUNNING" for i in planes) and not fenced
+
+    def _power(self, instance: dict[str, Any]) -> None:
+        """A stopped VM's node goes NotReady; started again, its kubelet reports Ready."""
+        ready = "True" if instance["status"] == "RUNNING" and self.ready_nodes else "False"
+        with client.ApiClient(client.Configuration(host=self.kube.clusters["gce"].url)) as api:
+            client.CoreV1Api(api).patch_node_status(instance["name"], {"status": {"conditions": [
+                {"type": "Ready", "status": ready}]}})
+
     @classmethod
     @contextlib.contextmanager
     def run(cls, work_dir: Path, **fake_kwargs: Any) -> Iterator[GCEWorld]:
@@ -73,6 +87,8 @@ class GCEWorld:
                 ControlPlaneStandIn.run(kube.clusters["gce"].url, work_dir / "control-plane") as front:
             world = cls(fake, kube, front, work_dir)
             fake.on_instance(world._boot)
+            fake.on_power(world._power)
+            front.serving = world.api_serving
             try:
                 yield world
             finally:

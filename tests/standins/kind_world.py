@@ -26,6 +26,7 @@ from providers.base import ProviderOptions, run_prefix
 from providers.kind import KindProvider
 from tests.standins.controllers import deployments_become_available
 from tests.standins.fake_kind import FakeKind
+from tests.standins.gate import Gate
 from tests.standins.kube import KubeStandIn
 
 RUN_ID = "20261122-030000-abc123"
@@ -117,13 +118,21 @@ class KindWorld:
 
 
 @contextlib.contextmanager
-def kind_world(root: Path, names: list[str], controller: bool = True,
-               webhook_after: float | None = 0.0) -> Iterator[KindWorld]:
+def kind_world(root: Path, names: list[str], controller: bool = True, webhook_after: float | None = 0.0,
+               gated: bool = False) -> Iterator[KindWorld]:
     """Stand-in kind on PATH whose clusters `names` are served by KubeStandIn API servers; ingress-nginx's
-    webhook in each serves `webhook_after` seconds after it first refused a call (None: never)."""
+    webhook in each serves `webhook_after` seconds after it first refused a call (None: never). `gated`: each
+    API server through a gate that follows its node containers (paused, API server stopped: see
+    FakeKind.api_state)."""
     fake = FakeKind(root / "fake").install()
-    with on_path(fake), KubeStandIn.run(names) as kube:
-        fake.serve({name: kube.clusters[name].url for name in names})
+    with on_path(fake), KubeStandIn.run(names) as kube, contextlib.ExitStack() as gates:
+        urls = {name: kube.clusters[name].url for name in names}
+        if gated:
+            for name in names:
+                gate = gates.enter_context(Gate.run(kube.clusters[name].server.port,
+                                                    lambda n=name: fake.api_state(n)))
+                urls[name] = f"http://127.0.0.1:{gate.port}"
+        fake.serve(urls)
         webhooks = {name: IngressWebhook(webhook_after) for name in names}
         for name, webhook in webhooks.items():
             webhook.guard(kube.clusters[name].emulator)
