@@ -22,7 +22,7 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, BinaryIO
@@ -66,7 +66,7 @@ MIN_ENV_VALUE_LENGTH = credentials.MIN_VALUE_LENGTH
 VALUE_ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
 CHUNK = 1 << 20  # bytes read from a file at a time
 MIN_WINDOW = 16 << 10  # bytes kept back from each chunk, so a secret crossing into the next one is seen whole
-SPOOL_IN_MEMORY = 8 << 20  # a scrubbed payload larger than this waits in a temporary file
+SPOOL_IN_MEMORY = 2 << 20  # a scrubbed payload larger than this waits in a temporary file
 # Compressed formats by their first bytes (by name and head: upload.lint); by content anywhere: upload.compressed.
 OPAQUE_MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -79,7 +79,6 @@ OPAQUE_MAGIC = {
     b"\x04\x22\x4d\x18": "lz4",
 }
 kubeconfig_secrets = credentials.kubeconfig_secrets
-_ONLY_THE_SCRUBBER = object()
 
 
 def opaque_format(head: bytes) -> str | None:
@@ -117,24 +116,33 @@ class ScrubReport:
 
 
 class Scrubbed:
-    """Bytes that went through the scrubber: what a sink uploads. Only the scrubber makes one.
+    """Bytes that went through the scrubber: the one payload a sink accepts (upload.sealed.require). Only the
+    scrubber makes one (Scrubber.payload, upload.sealed's scrub_* functions); `Scrubbed(...)` raises.
 
-    The bytes wait in memory, or in a temporary file when large; `open()` reads them from the start.
+    The bytes wait in memory, or in a temporary file when large; `open()` reads them from the start, so a
+    sink streams them (`chunks()`) rather than holding a copy. `redacted` says how many values were replaced.
     """
 
     __slots__ = ("_file", "name", "redacted", "size", "utf8")
+    name: str
+    redacted: int
+    size: int
+    utf8: bool
 
-    def __init__(self, token: object, file: IO[bytes], size: int, redacted: int, utf8: bool, name: str) -> None:
-        if token is not _ONLY_THE_SCRUBBER:
-            raise TypeError("only Scrubber makes Scrubbed payloads: scrub the bytes first")
-        self._file, self.size, self.redacted, self.utf8, self.name = file, size, redacted, utf8, name
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        raise TypeError("a Scrubbed payload comes only from the scrubber (upload.scrub.Scrubber.payload, "
+                        "upload.sealed.scrub_bytes and friends): scrub the bytes first")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Scrubbed payload cannot change")
 
     def open(self) -> BinaryIO:
         """The scrubbed bytes as a file, at its start (for an upload that streams from a file)."""
         self._file.seek(0)
-        return self._file  # type: ignore[return-value]
+        return self._file  # type: ignore[attr-defined,no-any-return]
 
     def read(self) -> bytes:
+        """All the bytes at once: for small generated documents only; files stream through `chunks`."""
         return self.open().read()
 
     def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
@@ -143,13 +151,27 @@ class Scrubbed:
             yield chunk
 
     def close(self) -> None:
-        self._file.close()
+        self._file.close()  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"Scrubbed({self.name or 'bytes'}: {self.size} bytes, {self.redacted} redacted)"
 
     def __enter__(self) -> Scrubbed:
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+
+def _seal(file: IO[bytes], size: int, redacted: int, utf8: bool, name: str) -> Scrubbed:
+    """A payload of scrubbed bytes waiting in `file` (for the scrubber and upload.sealed only)."""
+    sealed = object.__new__(Scrubbed)
+    for attr, value in (("_file", file), ("size", size), ("redacted", redacted), ("utf8", utf8), ("name", name)):
+        object.__setattr__(sealed, attr, value)
+    return sealed
 
 
 def _spellings(value: str | bytes) -> dict[bytes, bytes]:
@@ -357,11 +379,12 @@ class Scrubber:
             yield out
 
     def payload(self, source: bytes | BinaryIO | Path, name: str = "", report: ScrubReport | None = None, *,
-                refuse_opaque: bool = True) -> Scrubbed:
+                refuse_opaque: bool = True, note: Callable[[int], bytes] | None = None) -> Scrubbed:
         """The scrubbed payload of a file (read in chunks from a path or an open binary file) or of bytes
         the harness made. Raises OpaqueContent for compressed or archived content anywhere in it, unless
         `refuse_opaque` is False: for documents that must always be written (finished.json), whose bytes
-        are the harness's own JSON, so a crafted metadata value cannot keep a build from finishing."""
+        are the harness's own JSON, so a crafted metadata value cannot keep a build from finishing.
+        `note(redacted)` adds a closing line (the build log's count), scrubbed on its own."""
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115  # the payload owns it
         stream = self.stream(name or (str(source) if isinstance(source, Path) else ""), refuse_opaque=refuse_opaque)
         size = 0
@@ -373,6 +396,11 @@ class Scrubber:
             out = stream.close()
             spool.write(out)
             size += len(out)
+            if note is not None:
+                tail, found = self.scrub(note(stream.redacted))
+                spool.write(tail)
+                size += len(tail)
+                stream.redacted += found
         except BaseException:
             spool.close()
             raise
@@ -381,7 +409,7 @@ class Scrubber:
             report.redacted += stream.redacted
             if not stream.utf8:
                 report.not_utf8.append(stream.name)
-        return Scrubbed(_ONLY_THE_SCRUBBER, spool, size, stream.redacted, stream.utf8, stream.name)
+        return _seal(spool, size, stream.redacted, stream.utf8, stream.name)
 
     def scrub_file(self, path: Path, report: ScrubReport) -> bytes:
         """The scrubbed bytes to upload for `path` (read as a stream); raises OpaqueContent for compressed
