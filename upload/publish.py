@@ -1,5 +1,5 @@
 """Publishing one build's files: every file streamed from the descriptor upload.files checked, through the
-scrubber into a Scrubbed payload (upload.scrub), then into the sink, in parallel, largest first; memory holds
+scrubber into a Scrubbed payload (upload.sealed), then into the sink, in parallel, largest first; memory holds
 chunks, never a whole file.
 
 A signal that arrived before publishing began (an abort during the tests) cancels nothing: that build's

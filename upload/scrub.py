@@ -25,7 +25,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 from upload import credentials
 from upload.compressed import Opaque, OpaqueScanner
@@ -46,6 +46,7 @@ from upload.redact import (
     merge,
     pattern_spans,
 )
+from upload.sealed import Scrubbed, _seal
 
 __all__ = [
     "REDACTED",
@@ -113,65 +114,6 @@ class ScrubReport:
         if self.not_utf8:
             text += f" ({len(self.not_utf8)} not UTF-8, scrubbed as bytes)"
         return text
-
-
-class Scrubbed:
-    """Bytes that went through the scrubber: the one payload a sink accepts (upload.sealed.require). Only the
-    scrubber makes one (Scrubber.payload, upload.sealed's scrub_* functions); `Scrubbed(...)` raises.
-
-    The bytes wait in memory, or in a temporary file when large; `open()` reads them from the start, so a
-    sink streams them (`chunks()`) rather than holding a copy. `redacted` says how many values were replaced.
-    """
-
-    __slots__ = ("_file", "name", "redacted", "size", "utf8")
-    name: str
-    redacted: int
-    size: int
-    utf8: bool
-
-    def __init__(self, *_args: object, **_kwargs: object) -> None:
-        raise TypeError("a Scrubbed payload comes only from the scrubber (upload.scrub.Scrubber.payload, "
-                        "upload.sealed.scrub_bytes and friends): scrub the bytes first")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("a Scrubbed payload cannot change")
-
-    def open(self) -> BinaryIO:
-        """The scrubbed bytes as a file, at its start (for an upload that streams from a file)."""
-        self._file.seek(0)
-        return self._file  # type: ignore[attr-defined,no-any-return]
-
-    def read(self) -> bytes:
-        """All the bytes at once: for small generated documents only; files stream through `chunks`."""
-        return self.open().read()
-
-    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
-        source = self.open()
-        while chunk := source.read(size):
-            yield chunk
-
-    def close(self) -> None:
-        self._file.close()  # type: ignore[attr-defined]
-
-    def __len__(self) -> int:
-        return self.size
-
-    def __repr__(self) -> str:
-        return f"Scrubbed({self.name or 'bytes'}: {self.size} bytes, {self.redacted} redacted)"
-
-    def __enter__(self) -> Scrubbed:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
-
-
-def _seal(file: IO[bytes], size: int, redacted: int, utf8: bool, name: str) -> Scrubbed:
-    """A payload of scrubbed bytes waiting in `file` (for the scrubber and upload.sealed only)."""
-    sealed = object.__new__(Scrubbed)
-    for attr, value in (("_file", file), ("size", size), ("redacted", redacted), ("utf8", utf8), ("name", name)):
-        object.__setattr__(sealed, attr, value)
-    return sealed
 
 
 def _spellings(value: str | bytes) -> dict[bytes, bytes]:

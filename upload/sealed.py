@@ -1,4 +1,4 @@
-"""Scrubbed (upload.scrub): the only payload a sink accepts, made only from what a Scrubber returned.
+"""Scrubbed: the only payload a sink accepts, made only from what a Scrubber returned.
 
 Sinks (upload.sinks) refuse anything else with a TypeError, so no generated file (started.json,
 finished.json keys and values, the lint report, latest-build.txt, the placeholder log of `fedtest
@@ -11,12 +11,71 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Mapping
-from typing import Any, Protocol
-
-from upload.scrub import Scrubbed, _seal
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, BinaryIO, Protocol
 
 __all__ = ["Scrubbed", "require", "scrub_bytes", "scrub_json", "scrub_text"]
+
+CHUNK = 1 << 20  # bytes a sink writes at a time
+
+
+class Scrubbed:
+    """Bytes that went through the scrubber: the one payload a sink accepts (upload.sealed.require). Only the
+    scrubber makes one (Scrubber.payload, upload.sealed's scrub_* functions); `Scrubbed(...)` raises.
+
+    The bytes wait in memory, or in a temporary file when large; `open()` reads them from the start, so a
+    sink streams them (`chunks()`) rather than holding a copy. `redacted` says how many values were replaced.
+    """
+
+    __slots__ = ("_file", "name", "redacted", "size", "utf8")
+    name: str
+    redacted: int
+    size: int
+    utf8: bool
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        raise TypeError("a Scrubbed payload comes only from the scrubber (upload.scrub.Scrubber.payload, "
+                        "upload.sealed.scrub_bytes and friends): scrub the bytes first")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Scrubbed payload cannot change")
+
+    def open(self) -> BinaryIO:
+        """The scrubbed bytes as a file, at its start (for an upload that streams from a file)."""
+        self._file.seek(0)
+        return self._file  # type: ignore[attr-defined,no-any-return]
+
+    def read(self) -> bytes:
+        """All the bytes at once: for small generated documents only; files stream through `chunks`."""
+        return self.open().read()
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        source = self.open()
+        while chunk := source.read(size):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"Scrubbed({self.name or 'bytes'}: {self.size} bytes, {self.redacted} redacted)"
+
+    def __enter__(self) -> Scrubbed:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _seal(file: IO[bytes], size: int, redacted: int, utf8: bool, name: str) -> Scrubbed:
+    """A payload of scrubbed bytes waiting in `file` (for the scrubber and upload.sealed only)."""
+    sealed = object.__new__(Scrubbed)
+    for attr, value in (("_file", file), ("size", size), ("redacted", redacted), ("utf8", utf8), ("name", name)):
+        object.__setattr__(sealed, attr, value)
+    return sealed
 
 
 class Scrubs(Protocol):

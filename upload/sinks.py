@@ -1,6 +1,6 @@
 """Where a build goes: a local folder (the exact bucket layout under it) or a GCS bucket.
 
-Every payload is a upload.scrub.Scrubbed: a sink refuses anything the scrubber did not make, and writes it
+Every payload is a upload.sealed.Scrubbed: a sink refuses anything the scrubber did not make, and writes it
 from its chunks or its file (never a copy of it whole in memory). Build objects
 are write-once: `create` refuses an existing object (GCS `if_generation_match=0`, locally a hard link,
 which fails if the name exists), so a second run with the same job and build id cannot
