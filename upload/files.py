@@ -264,6 +264,37 @@ def read_fd(fd: int, limit: int | None = None) -> bytes:
     return b"".join(pieces)
 
 
+class Reader:
+    """A descriptor read as a binary file, at most `limit` bytes and never more than its size when reading
+    began (a file that keeps growing cannot keep an upload reading); closing it closes the descriptor."""
+
+    def __init__(self, fd: int, limit: int | None = None) -> None:
+        size = os.fstat(fd).st_size
+        self.fd, self.left = fd, size if limit is None else min(size, limit)
+
+    def read(self, size: int | None = -1) -> bytes:
+        """At most `size` bytes (all that is left when negative); b"" at the end."""
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(READ_CHUNK), b""))
+        want = min(size, self.left)
+        if want <= 0 or self.fd < 0:
+            return b""
+        piece = os.read(self.fd, want)
+        self.left = self.left - len(piece) if piece else 0
+        return piece
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Reader:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
 def split(path: Path | str) -> tuple[Path, str]:
     """(the folder, the name) of a path a caller gave."""
     path = Path(path)
@@ -331,6 +362,11 @@ class Planned:
         """A descriptor of the planned file (Refused when it is gone, a link, or another file now)."""
         with Folder.open(self.root) as folder:
             return folder.open_file(self.parts, self.identity)
+
+    def reader(self) -> Reader:
+        """The planned file as a binary file read from the descriptor its check passed on, never past the
+        size the plan saw (for streaming it; the caller closes it)."""
+        return Reader(self.open(), self.size)
 
     def read(self, limit: int | None = None) -> bytes:
         fd = self.open()

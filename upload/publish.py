@@ -1,5 +1,6 @@
-"""Publishing one build's files: every byte read through upload.files, scrubbed into upload.sealed, then
-created in the sink, in parallel, largest first.
+"""Publishing one build's files: every file streamed from the descriptor upload.files checked, through the
+scrubber into a Scrubbed payload (upload.sealed), then into the sink, in parallel, largest first; memory holds
+chunks, never a whole file.
 
 A signal that arrived before publishing began (an abort during the tests) cancels nothing: that build's
 evidence is what the abort reserve is for. Only a signal that arrives while publishing cuts it short, and
@@ -9,6 +10,7 @@ latest-build.txt need) runs out are dropped, counted, and the build ends ABORTED
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import threading
@@ -17,12 +19,12 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from fedtest.errors import one_line
-from upload import files, lint, sealed
+from upload import files, lint
 from upload.errors import SinkError
-from upload.scrub import OpaqueContent, Scrubber, ScrubReport
+from upload.scrub import OpaqueContent, Scrubbed, Scrubber, ScrubReport
 from upload.sinks import ObjectExists, Sink
 
 # What finished.json and latest-build.txt need of the reserve after the uploads are cut.
@@ -54,20 +56,22 @@ class LogSource:
         info = files.lstat_path(self.path) if self.path is not None else None
         return info.st_size if info is not None else 0
 
-    def read(self) -> bytes:
+    def reader(self) -> BinaryIO:
+        """The log as a binary file: the bytes made here, or the named file read without following its last
+        part, no further than its size when reading began. The caller closes it."""
         if self.data is not None:
-            return self.data
+            return io.BytesIO(self.data)
         assert self.path is not None
-        return files.read_path(self.path)
+        return files.Reader(files.open_path(self.path))  # type: ignore[return-value]
 
 
-Source = files.Planned | LogSource | sealed.Scrubbed
+Source = files.Planned | LogSource | Scrubbed
 Item = tuple[str, Source, str]  # object key, what to read, content type
 
 
 def size_of(item: Item) -> int:
     source = item[1]
-    return len(source) if isinstance(source, sealed.Scrubbed) else source.size
+    return source.size
 
 
 class Interruption:
@@ -124,21 +128,16 @@ class Uploader:
             self.failures.append((key, message))
         self.log(f"fedtest: upload failed: {key}: {message}")
 
-    def payload(self, key: str, source: Source) -> sealed.Scrubbed:
-        """The scrubbed bytes of one object; the file is read from the descriptor its checks passed on."""
-        if isinstance(source, sealed.Scrubbed):
+    def payload(self, key: str, source: Source) -> Scrubbed:
+        """The scrubbed payload of one object, streamed from the descriptor the file's checks passed on.
+        Compressed or archived content in an artifact refuses it (OpaqueContent); the build log is always
+        published, with a closing line that counts what was redacted."""
+        if isinstance(source, Scrubbed):
             return source
-        data = source.read()
-        local = ScrubReport(files=1)
-        if not _is_utf8(data):
-            local.not_utf8.append(key)
-        if key == self.build_log_key:
-            payload = sealed.scrub_log(
-                self.scrubber, data,
-                lambda found: f"\nfedtest: build log scrubbed: {found} secret values redacted\n".encode())
-        else:  # compressed or archived content inside refuses the file (OpaqueContent)
-            payload = sealed.scrub_refusing(self.scrubber, data, key)
-        local.redacted = payload.redacted
+        local = ScrubReport()
+        note = log_note if key == self.build_log_key else None
+        with source.reader() as reader:
+            payload = self.scrubber.payload(reader, key, local, refuse_opaque=note is None, note=note)
         with self.lock:
             self.scrub.add(local)
         return payload
@@ -146,7 +145,8 @@ class Uploader:
     def one(self, item: Item) -> None:
         key, source, content_type = item
         try:
-            self.sink.create(key, self.payload(key, source), content_type)
+            with self.payload(key, source) as payload:
+                self.sink.create(key, payload, content_type)
             with self.lock:
                 self.uploaded += 1
         except ObjectExists as err:
@@ -196,14 +196,9 @@ def run(uploader: Uploader, items: list[Item], later: Callable[[], list[Item]], 
     return dropped
 
 
-def _is_utf8(data: bytes) -> bool:
-    if data.isascii():
-        return True
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
+def log_note(found: int) -> bytes:
+    """The build log's closing line (on a line of its own, so no value spans it and the log)."""
+    return f"\nfedtest: build log scrubbed: {found} secret values redacted\n".encode()
 
 
 def exclusions(results_job_folder: Path | None, build_log: Path | None) -> list[Path]:

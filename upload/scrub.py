@@ -22,10 +22,10 @@ import contextlib
 import os
 import re
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import BinaryIO
 
 from upload import credentials
 from upload.compressed import Opaque, OpaqueScanner
@@ -46,6 +46,7 @@ from upload.redact import (
     merge,
     pattern_spans,
 )
+from upload.sealed import Scrubbed, _seal
 
 __all__ = [
     "REDACTED",
@@ -66,7 +67,7 @@ MIN_ENV_VALUE_LENGTH = credentials.MIN_VALUE_LENGTH
 VALUE_ENCODINGS = ("utf-8", "latin-1", "utf-16-le", "utf-16-be")
 CHUNK = 1 << 20  # bytes read from a file at a time
 MIN_WINDOW = 16 << 10  # bytes kept back from each chunk, so a secret crossing into the next one is seen whole
-SPOOL_IN_MEMORY = 8 << 20  # a scrubbed payload larger than this waits in a temporary file
+SPOOL_IN_MEMORY = 2 << 20  # a scrubbed payload larger than this waits in a temporary file
 # Compressed formats by their first bytes (by name and head: upload.lint); by content anywhere: upload.compressed.
 OPAQUE_MAGIC = {
     b"\x1f\x8b": "gzip",
@@ -79,7 +80,6 @@ OPAQUE_MAGIC = {
     b"\x04\x22\x4d\x18": "lz4",
 }
 kubeconfig_secrets = credentials.kubeconfig_secrets
-_ONLY_THE_SCRUBBER = object()
 
 
 def opaque_format(head: bytes) -> str | None:
@@ -114,42 +114,6 @@ class ScrubReport:
         if self.not_utf8:
             text += f" ({len(self.not_utf8)} not UTF-8, scrubbed as bytes)"
         return text
-
-
-class Scrubbed:
-    """Bytes that went through the scrubber: what a sink uploads. Only the scrubber makes one.
-
-    The bytes wait in memory, or in a temporary file when large; `open()` reads them from the start.
-    """
-
-    __slots__ = ("_file", "name", "redacted", "size", "utf8")
-
-    def __init__(self, token: object, file: IO[bytes], size: int, redacted: int, utf8: bool, name: str) -> None:
-        if token is not _ONLY_THE_SCRUBBER:
-            raise TypeError("only Scrubber makes Scrubbed payloads: scrub the bytes first")
-        self._file, self.size, self.redacted, self.utf8, self.name = file, size, redacted, utf8, name
-
-    def open(self) -> BinaryIO:
-        """The scrubbed bytes as a file, at its start (for an upload that streams from a file)."""
-        self._file.seek(0)
-        return self._file  # type: ignore[return-value]
-
-    def read(self) -> bytes:
-        return self.open().read()
-
-    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
-        source = self.open()
-        while chunk := source.read(size):
-            yield chunk
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> Scrubbed:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 def _spellings(value: str | bytes) -> dict[bytes, bytes]:
@@ -357,11 +321,12 @@ class Scrubber:
             yield out
 
     def payload(self, source: bytes | BinaryIO | Path, name: str = "", report: ScrubReport | None = None, *,
-                refuse_opaque: bool = True) -> Scrubbed:
+                refuse_opaque: bool = True, note: Callable[[int], bytes] | None = None) -> Scrubbed:
         """The scrubbed payload of a file (read in chunks from a path or an open binary file) or of bytes
         the harness made. Raises OpaqueContent for compressed or archived content anywhere in it, unless
         `refuse_opaque` is False: for documents that must always be written (finished.json), whose bytes
-        are the harness's own JSON, so a crafted metadata value cannot keep a build from finishing."""
+        are the harness's own JSON, so a crafted metadata value cannot keep a build from finishing.
+        `note(redacted)` adds a closing line (the build log's count), scrubbed on its own."""
         spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115  # the payload owns it
         stream = self.stream(name or (str(source) if isinstance(source, Path) else ""), refuse_opaque=refuse_opaque)
         size = 0
@@ -373,6 +338,11 @@ class Scrubber:
             out = stream.close()
             spool.write(out)
             size += len(out)
+            if note is not None:
+                tail, found = self.scrub(note(stream.redacted))
+                spool.write(tail)
+                size += len(tail)
+                stream.redacted += found
         except BaseException:
             spool.close()
             raise
@@ -381,7 +351,7 @@ class Scrubber:
             report.redacted += stream.redacted
             if not stream.utf8:
                 report.not_utf8.append(stream.name)
-        return Scrubbed(_ONLY_THE_SCRUBBER, spool, size, stream.redacted, stream.utf8, stream.name)
+        return _seal(spool, size, stream.redacted, stream.utf8, stream.name)
 
     def scrub_file(self, path: Path, report: ScrubReport) -> bytes:
         """The scrubbed bytes to upload for `path` (read as a stream); raises OpaqueContent for compressed

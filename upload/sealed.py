@@ -1,16 +1,81 @@
-"""Scrubbed: the only payload a sink accepts, made only here and only from what a Scrubber returned.
+"""Scrubbed: the only payload a sink accepts, made only from what a Scrubber returned.
 
 Sinks (upload.sinks) refuse anything else with a TypeError, so no generated file (started.json,
 finished.json keys and values, the lint report, latest-build.txt, the placeholder log of `fedtest
 abort`) and no artifact can reach a bucket or a results folder without passing the scrubber first.
-`Scrubbed(...)` raises: the functions below are the only way to make one.
+`Scrubbed(...)` raises: upload.scrub.Scrubber.payload (files, streamed) and the functions below (the
+harness's own small documents) are the only ways to make one.
 """
 
 from __future__ import annotations
 
+import io
 import json
-from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Iterator, Mapping
+from typing import IO, Any, BinaryIO, Protocol
+
+__all__ = ["Scrubbed", "require", "scrub_bytes", "scrub_json", "scrub_text"]
+
+CHUNK = 1 << 20  # bytes a sink writes at a time
+
+
+class Scrubbed:
+    """Bytes that went through the scrubber: the one payload a sink accepts (upload.sealed.require). Only the
+    scrubber makes one (Scrubber.payload, upload.sealed's scrub_* functions); `Scrubbed(...)` raises.
+
+    The bytes wait in memory, or in a temporary file when large; `open()` reads them from the start, so a
+    sink streams them (`chunks()`) rather than holding a copy. `redacted` says how many values were replaced.
+    """
+
+    __slots__ = ("_file", "name", "redacted", "size", "utf8")
+    name: str
+    redacted: int
+    size: int
+    utf8: bool
+
+    def __init__(self, *_args: object, **_kwargs: object) -> None:
+        raise TypeError("a Scrubbed payload comes only from the scrubber (upload.scrub.Scrubber.payload, "
+                        "upload.sealed.scrub_bytes and friends): scrub the bytes first")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError("a Scrubbed payload cannot change")
+
+    def open(self) -> BinaryIO:
+        """The scrubbed bytes as a file, at its start (for an upload that streams from a file)."""
+        self._file.seek(0)
+        return self._file  # type: ignore[attr-defined,no-any-return]
+
+    def read(self) -> bytes:
+        """All the bytes at once: for small generated documents only; files stream through `chunks`."""
+        return self.open().read()
+
+    def chunks(self, size: int = CHUNK) -> Iterator[bytes]:
+        source = self.open()
+        while chunk := source.read(size):
+            yield chunk
+
+    def close(self) -> None:
+        self._file.close()  # type: ignore[attr-defined]
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __repr__(self) -> str:
+        return f"Scrubbed({self.name or 'bytes'}: {self.size} bytes, {self.redacted} redacted)"
+
+    def __enter__(self) -> Scrubbed:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def _seal(file: IO[bytes], size: int, redacted: int, utf8: bool, name: str) -> Scrubbed:
+    """A payload of scrubbed bytes waiting in `file` (for the scrubber and upload.sealed only)."""
+    sealed = object.__new__(Scrubbed)
+    for attr, value in (("_file", file), ("size", size), ("redacted", redacted), ("utf8", utf8), ("name", name)):
+        object.__setattr__(sealed, attr, value)
+    return sealed
 
 
 class Scrubs(Protocol):
@@ -19,45 +84,23 @@ class Scrubs(Protocol):
     def scrub(self, data: bytes) -> tuple[bytes, int]: ...
 
 
-class Scrubbed:
-    """Bytes that went through the scrubber; `redacted` says how many values it replaced."""
-
-    __slots__ = ("data", "redacted")
-    data: bytes
-    redacted: int
-
-    def __init__(self, *_args: object, **_kwargs: object) -> None:
-        raise TypeError("a Scrubbed payload comes only from the scrubber (upload.sealed.scrub_bytes and friends)")
-
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("a Scrubbed payload cannot change")
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __repr__(self) -> str:
-        return f"Scrubbed({len(self.data)} bytes, {self.redacted} redacted)"
+def _sealed_bytes(data: bytes, redacted: int) -> Scrubbed:
+    """Scrubbed bytes the harness made (small documents): they wait in memory."""
+    return _seal(io.BytesIO(data), len(data), redacted, _is_utf8(data), "")
 
 
-def _seal(data: bytes, redacted: int) -> Scrubbed:
-    sealed = object.__new__(Scrubbed)
-    object.__setattr__(sealed, "data", bytes(data))
-    object.__setattr__(sealed, "redacted", redacted)
-    return sealed
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def scrub_bytes(scrubber: Scrubs, data: bytes) -> Scrubbed:
     """Any bytes, scrubbed."""
     clean, count = scrubber.scrub(bytes(data))
-    return _seal(clean, count)
-
-
-def scrub_refusing(scrubber: Any, data: bytes, name: str) -> Scrubbed:
-    """An artifact's bytes, scrubbed; compressed or archived content inside raises upload.scrub.OpaqueContent
-    (its secrets could not be found), so the file is refused rather than published."""
-    payload = scrubber.payload(bytes(data), name)
-    with payload:
-        return _seal(payload.read(), payload.redacted)
+    return _sealed_bytes(clean, count)
 
 
 def scrub_text(scrubber: Scrubs, text: str) -> Scrubbed:
@@ -87,8 +130,8 @@ def scrub_json(scrubber: Scrubs, doc: Mapping[str, Any]) -> Scrubbed:
     """A JSON document: each key and value scrubbed, then the serialised bytes scrubbed as a whole."""
     clean, count = _scrub_strings(scrubber, doc)
     text = json.dumps(clean, indent=2, sort_keys=True) + "\n"  # ASCII: any string round-trips
-    sealed = scrub_bytes(scrubber, text.encode("ascii"))
-    return _seal(sealed.data, sealed.redacted + count)
+    clean_text, found = scrubber.scrub(text.encode("ascii"))
+    return _sealed_bytes(clean_text, found + count)
 
 
 def require(payload: object) -> Scrubbed:
@@ -97,11 +140,3 @@ def require(payload: object) -> Scrubbed:
         raise TypeError(f"a sink takes only Scrubbed payloads, not {type(payload).__name__}: scrub it first "
                         "(upload.sealed)")
     return payload
-
-
-def scrub_log(scrubber: Scrubs, data: bytes, note: Callable[[int], bytes]) -> Scrubbed:
-    """The build log scrubbed, with a closing line that says how many values were redacted. The line is
-    scrubbed on its own and starts on a new line, so no value can span the two."""
-    clean, count = scrubber.scrub(bytes(data))
-    tail, tail_count = scrubber.scrub(note(count))
-    return _seal(clean + tail, count + tail_count)

@@ -1,6 +1,7 @@
 """Where a build goes: a local folder (the exact bucket layout under it) or a GCS bucket.
 
-Every payload is a upload.sealed.Scrubbed: a sink refuses anything the scrubber did not make. Build objects
+Every payload is a upload.sealed.Scrubbed: a sink refuses anything the scrubber did not make, and writes it
+from its chunks or its file (never a copy of it whole in memory). Build objects
 are write-once: `create` refuses an existing object (GCS `if_generation_match=0`, locally a hard link,
 which fails if the name exists), so a second run with the same job and build id cannot
 overwrite anything. GCS calls retry with exponential backoff on 429/5xx/connection errors through
@@ -10,13 +11,16 @@ comes back as 412; the writer token stored in the object's metadata tells our ow
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import gzip
 import os
+import tempfile
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from upload import files
 from upload.errors import CredentialsError, SinkError
@@ -27,6 +31,8 @@ GZIP_TYPES = ("text/plain", "application/xml", "application/json")
 NO_CACHE = "no-cache, max-age=0, no-transform"
 LATEST_READ_LIMIT = 4096  # what `update` reads of the current object (latest-build.txt is one id)
 UPDATE_ATTEMPTS = 8  # how often `update` reads again after another writer got in between
+UPLOAD_CHUNK = 8 << 20  # a resumable upload sends (and holds) this much at a time; a multiple of 256 KiB
+GZIP_IN_MEMORY = 2 << 20  # a gzipped payload larger than this waits in a temporary file
 
 
 class ObjectExists(SinkError):
@@ -121,11 +127,11 @@ class LocalSink(Sink):
 
     def create(self, key: str, data: Scrubbed, content_type: str) -> None:
         payload = require(data)
-        self._write(key, lambda folder, name: folder.create(name, [payload.data]))
+        self._write(key, lambda folder, name: folder.create(name, payload.chunks()))
 
     def replace(self, key: str, data: Scrubbed, content_type: str, cache_control: str | None = None) -> None:
         payload = require(data)
-        self._write(key, lambda folder, name: folder.replace(name, [payload.data]))
+        self._write(key, lambda folder, name: folder.replace(name, payload.chunks()))
 
     def update(self, key: str, change: Change, content_type: str, cache_control: str | None = None) -> bool:
         wrote = False
@@ -142,7 +148,7 @@ class LocalSink(Sink):
                     current = None  # a link or a folder at the name: replaced below (a folder fails there)
                 payload = change(current)
                 if payload is not None:
-                    folder.replace(name, [require(payload).data])
+                    folder.replace(name, require(payload).chunks())
                     wrote = True
             finally:
                 fcntl.flock(folder.fd, fcntl.LOCK_UN)
@@ -152,6 +158,18 @@ class LocalSink(Sink):
 
     def local_path(self, key: str) -> Path | None:
         return self._path(key)
+
+
+@contextlib.contextmanager
+def _gzipped(payload: Scrubbed) -> Iterator[tuple[IO[bytes], int]]:
+    """The payload gzipped chunk by chunk (level 1, no name or time in the header), and its size."""
+    with tempfile.SpooledTemporaryFile(max_size=GZIP_IN_MEMORY) as spool:
+        with gzip.GzipFile(filename="", fileobj=spool, mode="wb", compresslevel=1, mtime=0) as packed:
+            for chunk in payload.chunks():
+                packed.write(chunk)
+        size = spool.tell()
+        spool.seek(0)
+        yield spool, size  # type: ignore[misc]
 
 
 def make_retry(initial: float = 1.0, maximum: float = 32.0, multiplier: float = 2.0, timeout: float = 300.0):
@@ -279,13 +297,10 @@ class GCSSink(Sink):
     def create(self, key: str, data: Scrubbed, content_type: str) -> None:
         from google.auth import exceptions as auth_exceptions
 
-        payload = require(data).data
+        payload = require(data)
         blob = self.bucket.blob(key)
         blob.metadata = {WRITER_KEY: self.token}
-        if len(payload) >= self.gzip_min_bytes and content_type in GZIP_TYPES:
-            # Logs and JUnit shrink 10-100x; readers decompress transparently (spec §1.6).
-            payload = gzip.compress(payload, compresslevel=1, mtime=0)
-            blob.content_encoding = "gzip"
+        blob.chunk_size = UPLOAD_CHUNK
         kwargs = {
             "content_type": content_type,
             "if_generation_match": 0,
@@ -293,7 +308,13 @@ class GCSSink(Sink):
             "timeout": self.timeout,
         }
         try:
-            blob.upload_from_string(payload, **kwargs)
+            if payload.size >= self.gzip_min_bytes and content_type in GZIP_TYPES:
+                # Logs and JUnit shrink 10-100x; readers decompress transparently (spec §1.6).
+                blob.content_encoding = "gzip"
+                with _gzipped(payload) as (source, size):
+                    blob.upload_from_file(source, size=size, **kwargs)
+            else:
+                blob.upload_from_file(payload.open(), size=payload.size, **kwargs)
         except self._api.PreconditionFailed as err:
             try:
                 if self._mine(key):
@@ -309,12 +330,14 @@ class GCSSink(Sink):
     def replace(self, key: str, data: Scrubbed, content_type: str, cache_control: str | None = None) -> None:
         from google.auth import exceptions as auth_exceptions
 
-        payload = require(data).data
+        payload = require(data)
         blob = self.bucket.blob(key)
+        blob.chunk_size = UPLOAD_CHUNK
         if cache_control:
             blob.cache_control = cache_control
         try:
-            blob.upload_from_string(payload, content_type=content_type, retry=self.retry, timeout=self.timeout)
+            blob.upload_from_file(payload.open(), size=payload.size, content_type=content_type, retry=self.retry,
+                                  timeout=self.timeout)
         except (self._api.GoogleAPIError, auth_exceptions.GoogleAuthError, OSError, ValueError) as err:
             raise self._fail("write", key, err) from err
 
@@ -335,7 +358,7 @@ class GCSSink(Sink):
                 target = self.bucket.blob(key)
                 if cache_control:
                     target.cache_control = cache_control
-                target.upload_from_string(require(payload).data, content_type=content_type,
+                target.upload_from_string(require(payload).read(), content_type=content_type,
                                           if_generation_match=generation, retry=self.retry, timeout=self.timeout)
                 return True
             except (self._api.PreconditionFailed, self._api.NotFound):

@@ -92,7 +92,7 @@ def test_a_file_is_read_in_chunks_not_whole(tmp_path):
 
 
 def test_only_the_scrubber_makes_a_payload(tmp_path):
-    with pytest.raises(TypeError, match="only Scrubber"):
+    with pytest.raises(TypeError, match="comes only from the scrubber"):
         Scrubbed(object(), io.BytesIO(b"raw"), 3, 0, True, "x")
     report = ScrubReport()
     with Scrubber({}).payload(b"token: abcdefgh1234\n", "generated.txt", report) as payload:
