@@ -19,6 +19,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY
@@ -90,7 +91,24 @@ def _lstat_or_none(dir_fd: int, name: str) -> os.stat_result | None:
         return None
 
 
-class Folder:
+class _Held:
+    """Something that owns an open descriptor `fd`: closed once by close() or at the end of a `with`."""
+
+    fd: int
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+class Folder(_Held):
     """A folder held by its descriptor; every name below it is opened through here. Close it (or use `with`)."""
 
     def __init__(self, fd: int, path: Path) -> None:
@@ -104,17 +122,6 @@ class Folder:
         if create:
             path.mkdir(parents=True, exist_ok=True)
         return cls(os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC), path)
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> Folder:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def identity(self) -> Identity:
         return Identity.of(os.fstat(self.fd))
@@ -264,7 +271,7 @@ def read_fd(fd: int, limit: int | None = None) -> bytes:
     return b"".join(pieces)
 
 
-class Reader:
+class Reader(_Held):
     """A descriptor read as a binary file, at most `limit` bytes and never more than its size when reading
     began (a file that keeps growing cannot keep an upload reading); closing it closes the descriptor."""
 
@@ -283,16 +290,6 @@ class Reader:
         self.left = self.left - len(piece) if piece else 0
         return piece
 
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def __enter__(self) -> Reader:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self.close()
 
 
 def split(path: Path | str) -> tuple[Path, str]:
